@@ -1,0 +1,3 @@
+from ttv.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,163 @@
+"""The offline script writer: splits a story prompt into shots by its sentences, no model.
+
+It is a structural stand-in for a language model: each sentence (or group of sentences)
+becomes a shot, characters are found by name, and phrases such as "later" or "meanwhile"
+mark cuts. Good for previewing pacing; a model writes far better shots.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from ttv.backends import register
+from ttv.backends.base import ScriptRequest, ScriptWriter
+from ttv.script import Character, Script, Shot
+
+# Phrases that open a new scene: the shot after them is a cut, not a continuation.
+CUT_CUES = (
+    "later",
+    "meanwhile",
+    "elsewhere",
+    "that night",
+    "the next",
+    "next morning",
+    "years",
+    "days later",
+    "at dawn",
+    "at dusk",
+    "back at",
+    "cut to",
+    "suddenly",
+    "in the morning",
+    "at night",
+    "hours later",
+    "far away",
+)
+# Verbs that suggest a camera move for the shot.
+MOTION_CUES = (
+    (
+        ("arrive", "approach", "enter", "discover", "find", "notice", "reveal"),
+        "slow push in",
+    ),
+    (
+        ("leave", "depart", "walk away", "drift", "launch", "rise", "lift"),
+        "slow pull back",
+    ),
+    (
+        ("run", "chase", "walk", "follow", "cross", "race"),
+        "pan right, tracking the action",
+    ),
+    (("look up", "climb", "sky", "star", "tower"), "tilt up"),
+    (("fall", "sink", "land", "kneel", "look down"), "tilt down"),
+)
+DEFAULT_MOVES = ("slow push in", "gentle drift right", "slow pull back", "pan left")
+
+
+class OfflineScriptOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@register
+class OfflineScriptWriter(ScriptWriter):
+    """Rule-based script writer that needs no key and no network."""
+
+    name: ClassVar[str] = "offline"
+    Options: ClassVar[type[BaseModel]] = OfflineScriptOptions
+    default_model: ClassVar[str | None] = "sentence-splitter-v1"
+    preview: ClassVar[bool] = True
+
+    def write(self, request: ScriptRequest) -> Script:
+        """Split the prompt into shots, one per sentence group."""
+        beats = _group(_sentences(request.prompt), request.shot_count)
+        shots = []
+        previous_cast: list[str] = []
+        for i, beat in enumerate(beats):
+            cast = (
+                _cast(beat, request.characters)
+                or previous_cast
+                or [c.id for c in request.characters[:2]]
+            )
+            continues = (
+                i > 0 and not _is_cut(beat) and bool(set(cast) & set(previous_cast))
+            )
+            shots.append(
+                Shot(
+                    id=f"beat{i + 1:02d}",
+                    transition="continue" if continues else "cut",
+                    characters=cast,
+                    start=None
+                    if continues
+                    else f"{beat} Opening frame, {_framing(i, cast)}.",
+                    end=f"{beat} Closing frame of the moment.",
+                    motion=_motion(beat, i),
+                    duration=request.default_duration,
+                )
+            )
+            previous_cast = cast
+        title = request.title or _title(request.prompt)
+        return Script(
+            title=title, style=request.style, characters=request.characters, shots=shots
+        )
+
+
+def _sentences(prompt: str) -> list[str]:
+    text = " ".join(prompt.split())
+    parts = re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'])", text)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _group(sentences: list[str], count: int | None) -> list[str]:
+    """Group sentences into `count` beats (or one per sentence), in order."""
+    if not count or count >= len(sentences):
+        return sentences
+    beats: list[str] = []
+    per = len(sentences) / count
+    for i in range(count):
+        chunk = sentences[round(i * per) : round((i + 1) * per)]
+        beats.append(" ".join(chunk))
+    return beats
+
+
+def _cast(text: str, characters: list[Character]) -> list[str]:
+    lowered = text.lower()
+    found = []
+    for c in characters:
+        names = {c.id.replace("_", " ").replace("-", " ")}
+        if c.name:
+            names |= {c.name.lower(), *c.name.lower().split()}
+        if any(
+            re.search(rf"\b{re.escape(n.lower())}\b", lowered)
+            for n in names
+            if len(n) > 2
+        ):
+            found.append(c.id)
+    return found
+
+
+def _is_cut(text: str) -> bool:
+    lowered = text.lower()
+    return any(cue in lowered for cue in CUT_CUES)
+
+
+def _motion(text: str, index: int) -> str:
+    lowered = text.lower()
+    for words, move in MOTION_CUES:
+        if any(w in lowered for w in words):
+            return move
+    return DEFAULT_MOVES[index % len(DEFAULT_MOVES)]
+
+
+def _framing(index: int, cast: list[str]) -> str:
+    if index == 0:
+        return "wide establishing shot"
+    return "medium shot" if len(cast) > 1 else "close-up"
+
+
+def _title(prompt: str) -> str:
+    words = (
+        _sentences(prompt)[0].rstrip(".!?").split() if prompt.strip() else ["Untitled"]
+    )
+    return " ".join(words[:6])

@@ -1,0 +1,167 @@
+"""The `ttv` command line. The only place that turns errors into exit codes.
+
+Exit codes: 0 done, 1 failed run, 2 bad config or usage, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ttv import __version__
+from ttv.errors import TTVError, UsageError
+
+log = logging.getLogger("ttv")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `ttv` command."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose - args.quiet)
+    try:
+        return args.func(args)
+    except TTVError as exc:
+        print(f"ttv: error: {exc}", file=sys.stderr)
+        if args.verbose and exc.__cause__ is not None:
+            traceback.print_exception(exc.__cause__, file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(
+            "ttv: interrupted; finished artifacts are cached, run again to continue",
+            file=sys.stderr,
+        )
+        return 130
+    except Exception as exc:  # a bug in ttv: say so plainly, traceback only with -v
+        print(f"ttv: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if args.verbose:
+            traceback.print_exc()
+        else:
+            print(
+                "ttv: run again with -v for the traceback, and report it",
+                file=sys.stderr,
+            )
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ttv", description="One story prompt in, one finished video out."
+    )
+    parser.add_argument("--version", action="version", version=f"ttv {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="debug log: ffmpeg commands, request summaries, tracebacks",
+    )
+    common.add_argument(
+        "-q", "--quiet", action="count", default=0, help="only warnings and errors"
+    )
+    common.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", parents=[common], help="render a pipeline config")
+    run.add_argument("config", type=Path, help="pipeline YAML file")
+    run.add_argument("--prompt", help="story prompt (overrides the config's prompt)")
+    run.add_argument(
+        "--out", help="run directory (default: output.dir or output/<name>)"
+    )
+    _stop_after(run)
+    run.set_defaults(func=_cmd_run)
+
+    resume = sub.add_parser(
+        "resume", parents=[common], help="continue a run from its own frozen config"
+    )
+    resume.add_argument("run_dir", type=Path, help="a run directory made by `ttv run`")
+    _stop_after(resume)
+    resume.set_defaults(func=_cmd_resume)
+    return parser
+
+
+def _stop_after(parser: argparse.ArgumentParser) -> None:
+    from ttv.plan import STOP_POINTS
+
+    parser.add_argument(
+        "--stop-after",
+        choices=STOP_POINTS,
+        help="stop after this stage (review keyframes before paying for video)",
+    )
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from ttv.config import load_config
+    from ttv.pipeline import run
+
+    config = load_config(args.config, prompt=args.prompt, out=args.out)
+    result = run(config, stop_after=args.stop_after, progress=not args.no_progress)
+    _print_summary(result.summary)
+    return 0
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from ttv.config import load_config
+    from ttv.pipeline import run
+
+    frozen = args.run_dir / "config.yaml"
+    if not frozen.is_file():
+        raise UsageError(
+            f"{args.run_dir} is not a ttv run directory (no config.yaml in it); "
+            "pass the folder that `ttv run` printed"
+        )
+    config = load_config(frozen, out=str(args.run_dir))
+    result = run(config, stop_after=args.stop_after, progress=not args.no_progress)
+    _print_summary(result.summary)
+    return 0
+
+
+def _print_summary(s: dict) -> None:
+    stopped = s["stopped_after"]
+    print(f'ttv: {"stopped after " + stopped if stopped else "done"}: "{s["title"]}"')
+    if s["final"]:
+        print(f"  video    {s['final']}")
+    print(f"  run dir  {s['run_dir']}")
+    print(
+        f"  plan     {s['shots']} shots ({s['continuing_shots']} continuing), "
+        f"{s['keyframes']} keyframes, {s['frames']} frames = {s['seconds']:g} s "
+        f"at {s['fps']} fps"
+    )
+    stages = ("script", "keyframes", "clips", "stitch")
+    calls = ", ".join(f"{st} {s['backend_calls'].get(st, 0)}" for st in stages)
+    hits = ", ".join(f"{st} {s['cache_hits'].get(st, 0)}" for st in stages)
+    print(f"  calls    {calls}")
+    print(f"  cached   {hits}")
+    print(f"  time     {s['elapsed_seconds']:g} s")
+    if s["preview"]:
+        print(
+            "  note     PREVIEW ANIMATIC from the offline backends: pacing and "
+            "structure, not generated footage"
+        )
+
+
+class _TqdmHandler(logging.Handler):
+    """Log lines printed through tqdm so they never garble a progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:
+            self.handleError(record)
+
+
+def _setup_logging(level: int) -> None:
+    handler = _TqdmHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)-7s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    # Default: INFO, one line per step. -q: warnings and errors. -v: DEBUG (commands).
+    ttv_level = logging.WARNING if level < 0 else logging.INFO if level == 0 else logging.DEBUG
+    logging.getLogger("ttv").setLevel(ttv_level)

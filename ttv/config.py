@@ -1,0 +1,367 @@
+"""The pipeline config: pydantic models, loading from YAML, and every check before a run.
+
+All problems are collected and reported together, each with its file, line and YAML path,
+the value received and what to do, before any backend is called.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ttv import backends as registry
+from ttv.backends.base import Backend, Stage, VideoModel
+from ttv.errors import ConfigError, Problem
+from ttv.script import Character, Shot
+from ttv.yamlsrc import Located, format_loc, load, loads, validate
+
+ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+class StageConfig(BaseModel):
+    """Which backend a stage uses; any other key is one of that backend's options."""
+
+    model_config = ConfigDict(extra="allow")
+
+    backend: str
+    model: str | None = None
+    concurrency: int = Field(2, ge=1, le=64)
+
+    def backend_options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class ScriptStage(StageConfig):
+    backend: str = "offline"
+    shots: int | None = Field(None, ge=1, le=200, description="shots to aim for")
+
+
+class KeyframeStage(StageConfig):
+    backend: str = "animatic"
+
+
+class ClipStage(StageConfig):
+    backend: str = "animatic"
+    duration: float = Field(4.0, gt=0, le=120, description="default shot length, s")
+
+
+class OutputConfig(BaseModel):
+    """Where the run goes and the shape of the video."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dir: Path | None = None
+    cache_dir: Path | None = None
+    width: int = Field(640, ge=16, le=7680)
+    height: int = Field(360, ge=16, le=4320)
+    fps: int = Field(24, ge=1, le=120)
+
+    @field_validator("width", "height")
+    @classmethod
+    def _even(cls, value: int) -> int:
+        # H.264 in yuv420p needs even sides; say so here rather than from ffmpeg later.
+        if value % 2:
+            raise ValueError(f"must be even for H.264 video; use {value + 1}")
+        return value
+
+
+class PipelineConfig(BaseModel):
+    """The whole pipeline.yaml."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    title: str | None = None
+    prompt: str | None = None
+    style: str = "cinematic, consistent characters"
+    seed: int = 0
+    characters: list[Character] = Field(default_factory=list)
+    shots: list[Shot] | None = None
+    script: ScriptStage = Field(default_factory=ScriptStage)
+    keyframes: KeyframeStage = Field(default_factory=KeyframeStage)
+    clips: ClipStage = Field(default_factory=ClipStage)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+
+@dataclass
+class Config:
+    """A validated config with its backends built, ready to run."""
+
+    model: PipelineConfig
+    source: str
+    base_dir: Path
+    backends: dict[Stage, Backend]
+
+    @property
+    def video(self) -> VideoModel:
+        return self.backends["clips"]  # type: ignore[return-value]
+
+    def frozen(self) -> str:
+        """The config as YAML with every path absolute: what `ttv resume` reruns."""
+        data = self.model.model_dump(mode="json", exclude_none=True)
+        return (
+            "# Frozen by ttv for this run; `ttv resume` reads it.\n"
+            + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=88)
+        )
+
+
+def load_config(
+    path: str | os.PathLike, *, prompt: str | None = None, out: str | None = None
+) -> Config:
+    """Read, validate and check a pipeline config file; raise ConfigError with every problem."""
+    path = Path(path)
+    return from_located(
+        load(path), base_dir=path.resolve().parent, prompt=prompt, out=out
+    )
+
+
+def from_text(text: str, *, base_dir: Path, source: str = "<config>", **kw) -> Config:
+    """Like load_config, for YAML text (used by batch stories and tests)."""
+    return from_located(loads(text, source), base_dir=base_dir, **kw)
+
+
+def from_located(
+    located: Located,
+    *,
+    base_dir: Path,
+    prompt: str | None = None,
+    out: str | None = None,
+) -> Config:
+    """Validate parsed YAML into a Config, collecting all problems before raising."""
+    if not isinstance(located.data, dict):
+        raise ConfigError(
+            [
+                Problem(
+                    located.source, "expected a mapping of keys (title, prompt, ...)"
+                )
+            ],
+            source=located.source,
+        )
+    data = dict(located.data)
+    if prompt is not None:
+        data["prompt"] = prompt
+    model, problems = validate(PipelineConfig, located, data)
+    if model is None:
+        raise ConfigError(problems, source=located.source)
+
+    _resolve_paths(model, base_dir, out)
+    problems += _check_story(model, located, prompt_given=prompt is not None)
+    problems += check_references(
+        model.characters, lambda i: located.where(("characters", i, "reference"))
+    )
+    built, backend_problems = _build_backends(model, located)
+    problems += backend_problems
+    if model.shots and "clips" in built:
+        problems += check_shots(
+            model.shots,
+            model.characters,
+            built["clips"].capabilities(),  # type: ignore[attr-defined]
+            model.clips.duration,
+            lambda i, f: located.where(("shots", i, f) if f else ("shots", i)),
+            located.where(("clips", "duration")),
+        )
+    if problems:
+        raise ConfigError(problems, source=located.source)
+    return Config(model=model, source=located.source, base_dir=base_dir, backends=built)
+
+
+def _resolve_paths(model: PipelineConfig, base_dir: Path, out: str | None) -> None:
+    """Make reference paths absolute (relative to the config file) and fix the run dir."""
+    for character in model.characters:
+        if character.reference is not None:
+            character.reference = (
+                base_dir / character.reference.expanduser()
+            ).resolve()
+    if out is not None:
+        model.output.dir = Path(out)
+    if model.output.dir is not None:
+        model.output.dir = model.output.dir.expanduser().resolve()
+    if model.output.cache_dir is not None:
+        model.output.cache_dir = model.output.cache_dir.expanduser().resolve()
+
+
+def _check_story(
+    model: PipelineConfig, located: Located, prompt_given: bool
+) -> list[Problem]:
+    problems = []
+    if not model.shots and not (model.prompt or "").strip():
+        problems.append(
+            Problem(
+                located.where(("prompt",)),
+                "no story: give `prompt` (or --prompt) for the script writer, "
+                "or list `shots` directly",
+            )
+        )
+    seen: set[str] = set()
+    for i, character in enumerate(model.characters):
+        if character.id in seen:
+            problems.append(
+                Problem(
+                    located.where(("characters", i, "id")),
+                    f"character id '{character.id}' is used twice; ids must be unique",
+                )
+            )
+        seen.add(character.id)
+    return problems
+
+
+def check_references(characters: list[Character], where) -> list[Problem]:
+    """Every reference image exists and decodes as an image."""
+    from ttv.errors import MediaError
+    from ttv.media.images import validate_image  # media loads PyAV; keep import lazy
+
+    problems = []
+    for i, character in enumerate(characters):
+        ref = character.reference
+        if ref is None:
+            continue
+        if not ref.is_file():
+            problems.append(
+                Problem(
+                    where(i),
+                    f"reference image '{ref}' does not exist; fix the path "
+                    "(relative paths are read from the config file's folder)",
+                )
+            )
+            continue
+        try:
+            validate_image(ref)
+        except MediaError as exc:
+            problems.append(Problem(where(i), str(exc)))
+    return problems
+
+
+def _build_backends(
+    model: PipelineConfig, located: Located
+) -> tuple[dict[Stage, Backend], list[Problem]]:
+    built: dict[Stage, Backend] = {}
+    problems: list[Problem] = []
+    stages: dict[Stage, StageConfig] = {
+        "script": model.script,
+        "keyframes": model.keyframes,
+        "clips": model.clips,
+    }
+    for stage, stage_config in stages.items():
+        cls = registry.get(stage, stage_config.backend)
+        if cls is None:
+            known = ", ".join(registry.names(stage))
+            problems.append(
+                Problem(
+                    located.where((stage, "backend")),
+                    f"unknown {stage} backend '{stage_config.backend}'; known: {known}",
+                )
+            )
+            continue
+        options, option_problems = validate(
+            cls.Options, located, stage_config.backend_options(), prefix=(stage,)
+        )
+        problems += option_problems
+        if options is not None:
+            built[stage] = cls(options, model=stage_config.model)
+    return built, problems
+
+
+def check_shots(
+    shots: list[Shot],
+    characters: list[Character],
+    capabilities,
+    default_duration: float,
+    where,
+    default_where: str = "clips.duration",
+) -> list[Problem]:
+    """Cross-field checks on shots: transitions, cast, durations the video model can make.
+
+    `where(index, field)` names the place of a shot's field in its file.
+    """
+    problems = []
+    ids = {c.id for c in characters}
+    for i, shot in enumerate(shots):
+        if shot.transition == "continue" and i == 0:
+            problems.append(
+                Problem(
+                    where(i, "transition"), "the first shot cannot continue; use cut"
+                )
+            )
+        if shot.transition == "continue" and shot.start and i > 0:
+            problems.append(
+                Problem(
+                    where(i, "start"),
+                    "a continuing shot starts on the previous shot's end keyframe, so "
+                    "it takes no `start` prompt; remove it or make the shot a cut",
+                )
+            )
+        if shot.transition == "cut" and not shot.start:
+            problems.append(
+                Problem(
+                    where(i, None),
+                    "a cut needs a `start` keyframe prompt; add one or set "
+                    "transition: continue",
+                )
+            )
+        for cid in shot.characters:
+            if cid not in ids:
+                known = ", ".join(sorted(ids)) or "none defined"
+                problems.append(
+                    Problem(
+                        where(i, "characters"),
+                        f"character '{cid}' is not defined (characters: {known})",
+                    )
+                )
+        if shot.duration is not None:
+            why = capabilities.duration_problem(shot.duration)
+            if why:
+                problems.append(
+                    Problem(
+                        where(i, "duration"),
+                        f"got {shot.duration:g}; {why}. Change the shot's duration or "
+                        "the clips backend",
+                    )
+                )
+    if any(s.duration is None for s in shots):
+        why = capabilities.duration_problem(default_duration)
+        if why:
+            problems.append(
+                Problem(
+                    default_where,
+                    f"got {default_duration:g} (the length of every shot that gives "
+                    f"none); {why}. Change it or the clips backend",
+                )
+            )
+    return problems
+
+
+def env_secret(reference: str | None, *fallbacks: str) -> str | None:
+    """Resolve a `${VAR}` reference (or the first set fallback variable) from the environment.
+
+    Keys are never read from the config file itself, so they never reach a frozen config,
+    a manifest or a log.
+    """
+    names = []
+    if reference:
+        match = ENV_REF.match(reference)
+        if not match:
+            raise ConfigError(
+                "write keys as an environment reference like ${GEMINI_API_KEY}, "
+                "never the key itself"
+            )
+        names.append(match.group(1))
+    names += fallbacks
+    for name in names:
+        if os.environ.get(name):
+            return os.environ[name]
+    return None
+
+
+__all__ = [
+    "Config",
+    "PipelineConfig",
+    "check_shots",
+    "env_secret",
+    "format_loc",
+    "load_config",
+]

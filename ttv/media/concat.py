@@ -1,0 +1,406 @@
+"""Joining clips into one video: stream copy when that is safe, else one re-encode.
+
+Clips from different backends differ in size, SAR, frame rate, time base, codec and
+audio (F1); the timeline is worked out in frames, not seconds, so nothing drifts over
+many clips (F2); a segment can drop a boundary frame it shares with the clip before
+it (F3). See docs of `join`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from ttv.errors import MediaError
+from ttv.media.encode import check_size, rate_arg, x264_args
+from ttv.media.ffmpeg import run_ffmpeg
+from ttv.media.probe import VideoInfo, probe, probe_all
+from ttv.store.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+__all__ = ["JoinPlan", "Part", "Segment", "join", "plan_join", "probe_all"]
+
+SAMPLE_RATE = 48000
+AUDIO_BITRATE = "192k"
+CRF = 18
+
+# Longer graphs go to a file: one command-line argument is capped at 128 KiB on Linux.
+_MAX_INLINE_GRAPH = 64_000
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Use `frames` frames of a clip after skipping `skip_first` (None: all the rest).
+
+    skip_first=1 drops a first frame that repeats the previous clip's last frame.
+    """
+
+    path: Path
+    skip_first: int = 0
+    frames: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+        if self.skip_first < 0:
+            raise MediaError(
+                f"{self.path}: skip_first must be >= 0, got {self.skip_first}"
+            )
+        if self.frames is not None and self.frames < 1:
+            raise MediaError(f"{self.path}: frames must be >= 1, got {self.frames}")
+
+
+@dataclass(frozen=True)
+class Part:
+    """A segment resolved against its probed clip: which frames, and how many out."""
+
+    info: VideoInfo
+    start: int
+    count: int
+    out_frames: int
+
+    @property
+    def trimmed(self) -> bool:
+        """True if the part uses less than the whole clip."""
+        return self.start > 0 or self.count < self.info.frame_count
+
+
+@dataclass(frozen=True)
+class JoinPlan:
+    """What `join` will do; built by `plan_join` from probed clips, without ffmpeg."""
+
+    parts: tuple[Part, ...]
+    width: int
+    height: int
+    fps: Fraction
+    audio: bool
+    copy_blockers: tuple[str, ...] = field(default=())
+
+    @property
+    def copy(self) -> bool:
+        """True if the clips can be joined by stream copy, without re-encoding."""
+        return not self.copy_blockers
+
+    @property
+    def total_frames(self) -> int:
+        """The exact number of video frames the joined video will have."""
+        return sum(p.out_frames for p in self.parts)
+
+
+def join(
+    segments: list[Segment],
+    dest: str | os.PathLike,
+    *,
+    width: int,
+    height: int,
+    fps: int | Fraction,
+    audio: bool | None = None,
+) -> VideoInfo:
+    """Join clip segments into `dest` (H.264 MP4) and return the validated result.
+
+    audio=None gives the output audio if any clip has some; clips without audio then
+    contribute silence. The frame count is checked against the plan.
+    """
+    if not segments:
+        raise MediaError(f"{dest}: nothing to join; give at least one segment")
+    infos = {s.path: probe(s.path) for s in segments}
+    plan = plan_join(segments, infos, width=width, height=height, fps=fps, audio=audio)
+    dest = Path(dest)
+    if plan.copy:
+        try:
+            info = _run_join(plan, dest, copy=True)
+        except MediaError as exc:
+            log.warning("stream copy of %s failed (%s); re-encoding instead", dest, exc)
+        else:
+            log.info("joined %d clips into %s by stream copy", len(plan.parts), dest)
+            return info
+    else:
+        log.info(
+            "re-encoding the join into %s: %s", dest, "; ".join(plan.copy_blockers)
+        )
+    _warn_normalised(plan)
+    info = _run_join(plan, dest, copy=False)
+    log.info("joined %d clips into %s by re-encoding", len(plan.parts), dest)
+    return info
+
+
+def plan_join(
+    segments: list[Segment],
+    infos: dict[Path, VideoInfo],
+    *,
+    width: int,
+    height: int,
+    fps: int | Fraction,
+    audio: bool | None = None,
+) -> JoinPlan:
+    """Resolve segments against probed clips and decide between copy and re-encode."""
+    check_size(width, height, what="joined video")
+    fps = Fraction(rate_arg(fps))
+    parts = tuple(_resolve(s, infos[s.path], fps) for s in segments)
+    if audio is None:
+        audio = any(p.info.audio is not None for p in parts)
+    plan = JoinPlan(parts, width, height, fps, audio)
+    return JoinPlan(parts, width, height, fps, audio, tuple(_copy_blockers(plan)))
+
+
+def differences(info: VideoInfo, plan: JoinPlan) -> list[str]:
+    """Describe how a clip differs from the joined video's format, for warnings."""
+    return _video_differences(info, plan) + _audio_differences(info, plan)
+
+
+def _video_differences(info: VideoInfo, plan: JoinPlan) -> list[str]:
+    diffs = []
+    if (info.width, info.height) != (plan.width, plan.height):
+        diffs.append(
+            f"size {info.width}x{info.height} (output {plan.width}x{plan.height}, "
+            "scaled to fit and padded with black)"
+        )
+    if info.sar != 1:
+        diffs.append(f"pixel aspect {info.sar} (output square pixels)")
+    if info.fps != plan.fps:
+        diffs.append(f"{_rate(info.fps)} fps (output {_rate(plan.fps)}, resampled)")
+    if info.codec != "h264" or info.pix_fmt != "yuv420p":
+        diffs.append(f"{info.codec} {info.pix_fmt} (output h264 yuv420p)")
+    return diffs
+
+
+def _audio_differences(info: VideoInfo, plan: JoinPlan) -> list[str]:
+    audio = info.audio
+    if not plan.audio:
+        return [] if audio is None else ["audio dropped (audio=False)"]
+    if audio is None:
+        return ["no audio (silence added)"]
+    if (audio.codec, audio.sample_rate, audio.channels) == ("aac", SAMPLE_RATE, 2):
+        return []
+    return [
+        f"audio {audio.codec} {audio.sample_rate} Hz {audio.layout} "
+        f"(output aac {SAMPLE_RATE} Hz stereo)"
+    ]
+
+
+def _resolve(segment: Segment, info: VideoInfo, fps: Fraction) -> Part:
+    available = info.frame_count - segment.skip_first
+    count = available if segment.frames is None else segment.frames
+    if available < 1 or count > available:
+        want = "all" if segment.frames is None else segment.frames
+        raise MediaError(
+            f"{segment.path}: has {info.frame_count} frames; cannot skip "
+            f"{segment.skip_first} and then use {want}; fix the segment"
+        )
+    # Same duration at the output rate, rounded half up: a frame-rate change
+    # resamples (drops or repeats frames), it never relabels.
+    out_frames = (
+        count if info.fps == fps else int(count * fps / info.fps + Fraction(1, 2))
+    )
+    return Part(info, segment.skip_first, count, max(1, out_frames))
+
+
+def _copy_blockers(plan: JoinPlan):
+    """Yield every reason the clips cannot simply be stream-copied together."""
+    first = plan.parts[0].info
+    for diff in _video_differences(first, plan):
+        yield f"{first.path.name}: {diff}"
+    for part in plan.parts:
+        name = part.info.path.name
+        if part.trimmed:
+            last = part.start + part.count - 1
+            yield f"{name} is trimmed to frames {part.start}..{last}"
+        if part.info.signature() != first.signature():
+            yield f"{name} differs in format from {first.path.name}"
+    if plan.audio:
+        # AAC clips copied back to back keep their encoder priming and padding: each
+        # join adds ~27 ms of audio the video doesn't have, and the drift accumulates.
+        yield "the output has audio, which must be re-timed clip by clip"
+
+
+def _warn_normalised(plan: JoinPlan) -> None:
+    seen = set()
+    for part in plan.parts:
+        diffs = differences(part.info, plan)
+        if diffs and part.info.path not in seen:
+            seen.add(part.info.path)
+            log.warning(
+                "clip %s differs from the output: %s", part.info.path, "; ".join(diffs)
+            )
+
+
+def _run_join(plan: JoinPlan, dest: Path, *, copy: bool) -> VideoInfo:
+    def validate(tmp: Path) -> None:
+        _validate(probe(tmp), plan, dest)
+
+    with (
+        tempfile.TemporaryDirectory(prefix="ttv-join-") as scratch,
+        atomic_path(dest, validate=validate) as tmp,
+    ):
+        scratch = Path(scratch)
+        args = (
+            copy_args(plan, scratch, tmp) if copy else reencode_args(plan, scratch, tmp)
+        )
+        run_ffmpeg(args, what=f"joining {len(plan.parts)} clips into {dest}")
+    return probe(dest)
+
+
+def _validate(info: VideoInfo, plan: JoinPlan, dest: Path) -> None:
+    if info.frame_count != plan.total_frames:
+        raise MediaError(
+            f"{dest}: joined video has {info.frame_count} frames, planned "
+            f"{plan.total_frames}"
+        )
+    if info.fps != plan.fps:
+        raise MediaError(f"{dest}: joined video runs at {info.fps} fps, not {plan.fps}")
+    if plan.audio:
+        if info.audio is None:
+            raise MediaError(f"{dest}: joined video has no audio stream")
+        # One AAC frame (1024 samples) is the granularity of the audio's length.
+        if abs(info.audio.duration - info.duration) > 1024 / SAMPLE_RATE + 1e-3:
+            raise MediaError(
+                f"{dest}: joined audio lasts {info.audio.duration:.3f} s but the "
+                f"video {info.duration:.3f} s"
+            )
+
+
+def copy_args(plan: JoinPlan, scratch: Path, out: Path) -> list[str]:
+    """Return ffmpeg arguments that stream-copy the clips with the concat demuxer."""
+    lines = ["ffconcat version 1.0"]
+    for part in plan.parts:
+        quoted = str(part.info.path.resolve()).replace("'", "'\\''")
+        lines.append(f"file '{quoted}'")
+        # Offset the next clip by the video's own length, not the container's.
+        lines.append(
+            f"duration {_seconds(Fraction(part.info.frame_count) / part.info.fps)}"
+        )
+    listing = scratch / "clips.ffconcat"
+    listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    audio = ["-c:a", "copy"] if plan.audio else ["-an"]
+    return [
+        "-f", "concat", "-safe", "0", "-i", str(listing),
+        "-map", "0:v:0", *(["-map", "0:a:0"] if plan.audio else []),
+        "-c:v", "copy", *audio,
+        "-movflags", "+faststart",
+        str(out),
+    ]  # fmt: skip
+
+
+def reencode_args(plan: JoinPlan, scratch: Path, out: Path) -> list[str]:
+    """Return ffmpeg arguments that normalise every segment and concatenate them."""
+    inputs: list[str] = []
+    for part in plan.parts:
+        inputs += ["-i", str(part.info.path)]
+    graph = filter_graph(plan)
+    if len(graph) <= _MAX_INLINE_GRAPH:
+        graph_args = ["-filter_complex", graph]
+    else:
+        script = scratch / "graph.txt"
+        script.write_text(graph, encoding="utf-8")
+        # "-/option file" reads the value from a file (ffmpeg >= 7; the older
+        # -filter_complex_script is gone in ffmpeg 9).
+        graph_args = ["-/filter_complex", str(script)]
+    audio = (
+        [
+            "-map",
+            "[aout]",
+            "-c:a",
+            "aac",
+            "-b:a",
+            AUDIO_BITRATE,
+            "-ar",
+            str(SAMPLE_RATE),
+        ]
+        if plan.audio
+        else ["-an"]
+    )
+    return [
+        *inputs,
+        *graph_args,
+        "-map", "[vout]",
+        *x264_args(plan.fps, CRF),
+        *audio,
+        str(out),
+    ]  # fmt: skip
+
+
+def filter_graph(plan: JoinPlan) -> str:
+    """Build the filter graph that normalises each segment and concatenates them."""
+    chains, labels = [], []
+    samples_done = 0
+    frames_done = 0
+    for i, part in enumerate(plan.parts):
+        chains.append(f"{_video_chain(i, part, plan)}[v{i}]")
+        labels.append(f"[v{i}]")
+        if plan.audio:
+            # Count samples on the output timeline so rounding never accumulates.
+            frames_done += part.out_frames
+            samples_end = int(frames_done * SAMPLE_RATE / plan.fps + Fraction(1, 2))
+            samples = samples_end - samples_done
+            samples_done = samples_end
+            chains.append(f"{_audio_chain(i, part, samples)}[a{i}]")
+            labels.append(f"[a{i}]")
+    outputs = "[vout][aout]" if plan.audio else "[vout]"
+    concat = f"concat=n={len(plan.parts)}:v=1:a={int(plan.audio)}"
+    chains.append(f"{''.join(labels)}{concat}{outputs}")
+    return ";\n".join(chains)
+
+
+def _video_chain(i: int, part: Part, plan: JoinPlan) -> str:
+    info = part.info
+    scaled_w, scaled_h = fit_inside(
+        info.width, info.height, info.sar, plan.width, plan.height
+    )
+    x, y = (plan.width - scaled_w) // 2 // 2 * 2, (plan.height - scaled_h) // 2 // 2 * 2
+    n = part.out_frames
+    filters = [
+        # Trim by frame number before resampling, so the kept frames are exact
+        # whatever the clip's time base; then restart its clock at zero.
+        f"trim=start_frame={part.start}:end_frame={part.start + part.count}",
+        "setpts=PTS-STARTPTS",
+        f"fps={rate_arg(plan.fps)}",
+        f"scale={scaled_w}:{scaled_h}:out_color_matrix=bt709:out_range=tv",
+        "setsar=1",
+        f"pad={plan.width}:{plan.height}:{x}:{y}:color=black",
+        "format=yuv420p",
+        # fps= can end a frame short or long depending on the last frame's duration:
+        # repeat the last frame, then cut, so the segment has exactly n frames.
+        f"tpad=stop_mode=clone:stop={n}",
+        f"trim=end_frame={n}",
+        "setpts=PTS-STARTPTS",
+    ]
+    return f"[{i}:v:0]" + ",".join(filters)
+
+
+def _audio_chain(i: int, part: Part, samples: int) -> str:
+    fmt = f"aformat=sample_fmts=fltp:sample_rates={SAMPLE_RATE}:channel_layouts=stereo"
+    # Pad with silence and cut to the exact sample count of the segment's video, so
+    # audio never drifts against video however many clips are joined.
+    fit_length = f"apad=whole_len={samples},atrim=end_sample={samples}"
+    if part.info.audio is None:
+        return f"anullsrc=r={SAMPLE_RATE}:cl=stereo,{fmt},atrim=end_sample={samples}"
+    start = Fraction(part.start) / part.info.fps
+    end = Fraction(part.start + part.count) / part.info.fps
+    return (
+        f"[{i}:a:0]atrim=start={_seconds(start)}:end={_seconds(end)},"
+        f"asetpts=PTS-STARTPTS,aresample={SAMPLE_RATE},{fmt},{fit_length},"
+        "asetpts=N/SR/TB"
+    )
+
+
+def fit_inside(
+    width: int, height: int, sar: Fraction, box_w: int, box_h: int
+) -> tuple[int, int]:
+    """Return the even size that shows a clip whole inside box_w x box_h."""
+    display_w = Fraction(width) * (sar or 1)
+    scale = min(box_w / display_w, Fraction(box_h, height))
+    fitted_w = max(2, min(box_w, int(display_w * scale / 2 + Fraction(1, 2)) * 2))
+    fitted_h = max(2, min(box_h, int(height * scale / 2 + Fraction(1, 2)) * 2))
+    return fitted_w, fitted_h
+
+
+def _seconds(value: Fraction) -> str:
+    return f"{float(value):.6f}"
+
+
+def _rate(fps: Fraction) -> str:
+    return str(fps.numerator) if fps.denominator == 1 else f"{float(fps):.3f}"

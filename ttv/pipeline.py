@@ -1,0 +1,342 @@
+"""One run of the pipeline: script, keyframes, clips, stitch.
+
+Keyframes are made in order (each chains off the previous one); a clip starts as soon as
+its frames exist, so clips render while later keyframes are still being made.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+import ttv
+from ttv import clips, keyframes, stitch
+from ttv import script as script_stage
+from ttv.backends.base import Reference
+from ttv.config import Config, check_references, check_shots
+from ttv.context import RunContext
+from ttv.errors import ConfigError, RunError, TTVError
+from ttv.plan import ClipStep, make_plan
+from ttv.script import Script
+from ttv.store import atomic
+from ttv.store.cache import Cache
+from ttv.store.rundir import RunDir
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What a run made and what it cost, for the summary."""
+
+    run_dir: Path
+    final: Path | None
+    summary: dict[str, Any]
+
+
+def prompts_dir() -> Path:
+    """The prompt templates: $TTV_PROMPTS_DIR, else the repository's prompts/ folder."""
+    override = os.environ.get("TTV_PROMPTS_DIR")
+    return (
+        Path(override)
+        if override
+        else Path(ttv.__file__).resolve().parent.parent / "prompts"
+    )
+
+
+def default_run_dir(config: Config) -> Path:
+    """output.dir from the config, else output/<config name> under the current folder."""
+    if config.model.output.dir is not None:
+        return config.model.output.dir
+    stem = Path(config.source).name.split(".")[0] or "run"
+    return Path("output") / re.sub(r"[^A-Za-z0-9_-]+", "-", stem)
+
+
+def run(
+    config: Config,
+    *,
+    run_dir: Path | None = None,
+    stop_after: str | None = None,
+    progress: bool = True,
+) -> RunResult:
+    """Run the pipeline into `run_dir`, reusing whatever the cache already holds."""
+    started = time.monotonic()
+    ctx = _open(config, Path(run_dir) if run_dir else default_run_dir(config))
+
+    script = script_stage.ensure(ctx)
+    references, reference_keys = _check_script(ctx, script)
+    ctx.plan = _plan(ctx, script, reference_keys)
+    _announce(ctx)
+    if stop_after == "script":
+        return _finish(ctx, None, started, stop_after)
+
+    made = _render(ctx, references, stop_after, progress)
+    if stop_after in ("keyframes", "clips"):
+        return _finish(ctx, None, started, stop_after)
+
+    final = stitch.ensure(ctx, made)
+    ctx.run_dir.forget(_artifact_names(ctx))
+    return _finish(ctx, final, started, None)
+
+
+def _open(config: Config, run_dir: Path) -> RunContext:
+    """Create the run directory, pick the cache and freeze the config for `ttv resume`."""
+    run_dir = run_dir.resolve()
+    out = config.model.output
+    out.dir = run_dir
+    if out.cache_dir is None:
+        out.cache_dir = run_dir.parent / "_cache"
+    for stage, backend in config.backends.items():
+        backend.preflight()
+        log.debug("%s backend: %s (%s)", stage, backend.name, backend.model)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(run_dir / "config.yaml", config.frozen())
+    return RunContext(
+        config=config,
+        run_dir=RunDir(run_dir),
+        cache=Cache(out.cache_dir),
+        prompts_dir=prompts_dir(),
+    )
+
+
+def _check_script(
+    ctx: RunContext, script: Script
+) -> tuple[dict[str, Reference], dict[str, str]]:
+    """The script (perhaps edited by hand) must be renderable before anything is paid for."""
+    path = ctx.run_dir.script
+    where = _script_places(path)
+    problems = check_shots(
+        script.shots,
+        script.characters,
+        ctx.video.capabilities(),
+        ctx.config.model.clips.duration,
+        lambda i, f: where(("shots", i, f) if f else ("shots", i)),
+        f"{ctx.config.source}: clips.duration",
+    )
+    problems += check_references(
+        script.characters, lambda i: where(("characters", i, "reference"))
+    )
+    if problems:
+        raise ConfigError(problems, source=str(path))
+    return keyframes.load_references(script)
+
+
+def _script_places(path: Path):
+    from ttv.yamlsrc import load
+
+    located = load(path) if path.exists() else None
+    return lambda loc: located.where(loc) if located else f"{path}: {loc}"
+
+
+def _plan(ctx: RunContext, script: Script, reference_keys: dict[str, str]):
+    out = ctx.output
+    return make_plan(
+        script,
+        images=ctx.images,
+        video=ctx.video,
+        reference_keys=reference_keys,
+        prompts_dir=ctx.prompts_dir,
+        width=out.width,
+        height=out.height,
+        fps=out.fps,
+        seed=ctx.config.model.seed,
+        default_duration=ctx.config.model.clips.duration,
+    )
+
+
+def _announce(ctx: RunContext) -> None:
+    plan = ctx.plan
+    log.info(
+        "plan: %d shots, %d keyframes, %d clips, %d frames (%.2f s at %d fps)",
+        len(plan.clips),
+        len(plan.keyframes),
+        len(plan.clips),
+        plan.total_frames,
+        plan.seconds,
+        plan.fps,
+    )
+    if not plan.last_frame:
+        log.warning(
+            "the %s video backend (%s) cannot take a last frame: shots that continue "
+            "start on the previous clip's exact last frame, and no end keyframes are made",
+            ctx.video.name,
+            ctx.video.model,
+        )
+    if any(b.preview for b in ctx.config.backends.values()):
+        log.warning(
+            "offline backends in use: this run makes a PREVIEW ANIMATIC of pacing and "
+            "structure, not generated footage"
+        )
+
+
+def _render(ctx: RunContext, references, stop_after: str | None, progress: bool):
+    """Make keyframes in order; start each clip as soon as its frames exist."""
+    plan = ctx.plan
+    want_clips = stop_after != "keyframes"
+    bars = _Bars(progress, len(plan.keyframes), len(plan.clips) if want_clips else 0)
+    scheduler = _ClipScheduler(ctx, plan.clips, bars)
+    with ThreadPoolExecutor(ctx.config.model.clips.concurrency, "clip") as pool:
+        try:
+            for step in plan.keyframes:
+                keyframes.ensure(ctx, step, references)
+                scheduler.keyframe_done(step.key)
+                bars.keyframes.update()
+                if want_clips:
+                    scheduler.pump(pool, block=False)
+            while want_clips and not scheduler.finished():
+                scheduler.pump(pool, block=True)
+        except BaseException:
+            scheduler.cancel()
+            raise
+        finally:
+            bars.close()
+    scheduler.raise_failures()
+    return scheduler.done
+
+
+class _ClipScheduler:
+    """Submits clips whose inputs exist, collects results, keeps going past failures."""
+
+    def __init__(self, ctx: RunContext, steps: list[ClipStep], bars):
+        self.ctx = ctx
+        self.steps = steps
+        self.bars = bars
+        self.keyframes: set[str] = set()
+        self.running: dict[Future, ClipStep] = {}
+        self.done: dict[str, Path] = {}
+        self.failed: dict[str, BaseException] = {}
+        self.submitted: set[str] = set()
+
+    def keyframe_done(self, key: str) -> None:
+        self.keyframes.add(key)
+
+    def finished(self) -> bool:
+        self._blocked()
+        return len(self.done) + len(self.failed) >= len(self.steps) and not self.running
+
+    def pump(self, pool: ThreadPoolExecutor, *, block: bool) -> None:
+        for step in self.steps:
+            if step.name not in self.submitted and self._ready(step):
+                self.submitted.add(step.name)
+                self.running[pool.submit(clips.ensure, self.ctx, step)] = step
+        if not self.running:
+            return
+        finished, _ = wait(
+            self.running, timeout=None if block else 0, return_when=FIRST_COMPLETED
+        )
+        for future in finished:
+            step = self.running.pop(future)
+            error = future.exception()
+            if error is None:
+                self.done[step.name] = future.result()
+                self.bars.clips.update()
+            else:
+                self.failed[step.name] = error
+                log.error("clip %s failed: %s", step.name, error)
+
+    def _ready(self, step: ClipStep) -> bool:
+        frames = [f.key for f in (step.first, step.last) if f is not None]
+        if not all(k in self.keyframes for k in frames):
+            return False
+        return step.first_from is None or step.first_from.name in self.done
+
+    def _blocked(self) -> None:
+        """A clip that chains off a failed clip fails too, with the reason."""
+        for step in self.steps:
+            source = step.first_from
+            if source and source.name in self.failed and step.name not in self.failed:
+                self.failed[step.name] = RunError(
+                    f"clip {step.name} needs {source.name}"
+                )
+                self.submitted.add(step.name)
+
+    def cancel(self) -> None:
+        for future in self.running:
+            future.cancel()
+
+    def raise_failures(self) -> None:
+        if not self.failed:
+            return
+        first = next(iter(self.failed.values()))
+        if len(self.failed) == 1 and isinstance(first, TTVError):
+            raise first
+        lines = [f"  {name}: {error}" for name, error in sorted(self.failed.items())]
+        raise RunError(
+            f"{len(self.failed)} of {len(self.steps)} clips failed; the others are "
+            "cached, fix the cause and run again (or `ttv resume`):\n"
+            + "\n".join(lines)
+        )
+
+
+class _Bars:
+    """One tqdm bar per stage; hidden when not on a terminal or when asked."""
+
+    def __init__(self, progress: bool, keyframes: int, clips: int):
+        def bar(total: int, desc: str, unit: str, position: int) -> tqdm:
+            # disable=None lets tqdm hide itself when stderr is not a terminal.
+            disable = None if progress and total else True
+            return tqdm(
+                total=total,
+                desc=desc,
+                unit=unit,
+                position=position,
+                disable=disable,
+                leave=False,
+                dynamic_ncols=True,
+            )
+
+        self.keyframes = bar(keyframes, "keyframes", "kf", 0)
+        self.clips = bar(clips, "clips", "clip", 1)
+
+    def close(self) -> None:
+        self.clips.close()
+        self.keyframes.close()
+
+
+def _artifact_names(ctx: RunContext) -> set[str]:
+    plan = ctx.plan
+    names = {"final.mp4"}
+    names |= {f"keyframes/{k.name}.png" for k in plan.keyframes}
+    names |= {f"clips/{c.name}.mp4" for c in plan.clips}
+    names |= {f"keyframes/{c.name}_start.png" for c in plan.clips if c.first_from}
+    return names
+
+
+def _finish(
+    ctx: RunContext, final: Path | None, started: float, stopped: str | None
+) -> RunResult:
+    plan = ctx.plan
+    backends = ctx.config.backends
+    summary = {
+        "run_dir": str(ctx.run_dir.root),
+        "final": str(ctx.run_dir.final) if final else None,
+        "title": plan.script.title,
+        "shots": len(plan.clips),
+        "continuing_shots": sum(1 for c in plan.clips if c.skip_first),
+        "keyframes": len(plan.keyframes),
+        "frames": plan.total_frames,
+        "fps": plan.fps,
+        "seconds": round(plan.seconds, 3),
+        "stopped_after": stopped,
+        "preview": any(b.preview for b in backends.values()),
+        "backends": {
+            s: {"name": b.name, "model": b.model} for s, b in backends.items()
+        },
+        "backend_calls": dict(ctx.stats.calls),
+        "cache_hits": dict(ctx.stats.hits),
+        "elapsed_seconds": round(time.monotonic() - started, 2),
+    }
+    ctx.run_dir.write_summary(summary)
+    return RunResult(
+        run_dir=ctx.run_dir.root,
+        final=ctx.run_dir.final if final else None,
+        summary=summary,
+    )

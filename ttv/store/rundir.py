@@ -1,0 +1,90 @@
+"""A run directory: human-readable names for a run's artifacts, and the manifest.
+
+    RUN_DIR/config.yaml          the frozen config (`ttv resume` reads it)
+    RUN_DIR/script.yaml          the script (edit it and run again)
+    RUN_DIR/keyframes/shot03_start.png
+    RUN_DIR/clips/shot03.mp4
+    RUN_DIR/final.mp4
+    RUN_DIR/manifest.json        what made each artifact: backend, model, prompt, inputs
+    RUN_DIR/journal.jsonl        remote job ids, written before polling
+    RUN_DIR/summary.json         the last run's summary
+
+The files are hard links into the cache where the file system allows it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from ttv.store import atomic
+from ttv.store.cache import link_or_copy
+from ttv.store.journal import Journal
+
+
+class RunDir:
+    """One run's folder and its manifest."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.journal = Journal(self.root / "journal.jsonl")
+        self._lock = threading.Lock()
+        self._manifest: dict[str, Any] = self._load_manifest()
+
+    config = property(lambda self: self.root / "config.yaml")
+    script = property(lambda self: self.root / "script.yaml")
+    final = property(lambda self: self.root / "final.mp4")
+    manifest_path = property(lambda self: self.root / "manifest.json")
+    summary_path = property(lambda self: self.root / "summary.json")
+
+    def keyframe(self, name: str) -> Path:
+        return self.root / "keyframes" / f"{name}.png"
+
+    def clip(self, name: str) -> Path:
+        return self.root / "clips" / f"{name}.mp4"
+
+    def exists(self) -> bool:
+        return self.config.is_file()
+
+    def publish(self, cached: Path, dest: Path, entry: dict[str, Any]) -> None:
+        """Show a cached artifact under its readable name and record what made it."""
+        link_or_copy(cached, dest)
+        name = dest.relative_to(self.root).as_posix()
+        with self._lock:
+            self._manifest["artifacts"][name] = entry
+            self._save_manifest()
+
+    def entry(self, dest: Path) -> dict[str, Any] | None:
+        """What the manifest says made the file at `dest`."""
+        name = dest.relative_to(self.root).as_posix()
+        return self._manifest["artifacts"].get(name)
+
+    def forget(self, names: set[str]) -> None:
+        """Drop artifacts that are no longer part of the run (a shorter edited script)."""
+        with self._lock:
+            for name in list(self._manifest["artifacts"]):
+                if name not in names:
+                    del self._manifest["artifacts"][name]
+                    (self.root / name).unlink(missing_ok=True)
+            self._save_manifest()
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        atomic.write_text(self.summary_path, json.dumps(summary, indent=2) + "\n")
+        with self._lock:
+            self._manifest["spent"] = summary.get("spent", {})
+            self._save_manifest()
+
+    def _load_manifest(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and isinstance(data.get("artifacts"), dict):
+                return data
+        except (OSError, json.JSONDecodeError):
+            pass
+        return {"format": 1, "artifacts": {}}
+
+    def _save_manifest(self) -> None:
+        text = json.dumps(self._manifest, indent=1, sort_keys=True) + "\n"
+        atomic.write_text(self.manifest_path, text)
