@@ -32,6 +32,8 @@ CRF = 18
 # Longer graphs go to a file: one command-line argument is capped at 128 KiB on Linux.
 _MAX_INLINE_GRAPH = 64_000
 
+_HALF = Fraction(1, 2)
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -56,17 +58,22 @@ class Segment:
 
 @dataclass(frozen=True)
 class Part:
-    """A segment resolved against its probed clip: which frames, and how many out."""
+    """A segment resolved against its probed clip: which frames, and how many out.
+
+    `count` frames from `start` are used; `held` more source frames' worth of time is
+    filled by holding the last one, when the segment asks for more than the clip has.
+    """
 
     info: VideoInfo
     start: int
     count: int
+    held: int
     out_frames: int
 
     @property
-    def trimmed(self) -> bool:
-        """True if the part uses less than the whole clip."""
-        return self.start > 0 or self.count < self.info.frame_count
+    def whole(self) -> bool:
+        """True if the part is exactly the whole clip."""
+        return (self.start, self.count, self.held) == (0, self.info.frame_count, 0)
 
 
 @dataclass(frozen=True)
@@ -184,19 +191,27 @@ def _audio_differences(info: VideoInfo, plan: JoinPlan) -> list[str]:
 
 def _resolve(segment: Segment, info: VideoInfo, fps: Fraction) -> Part:
     available = info.frame_count - segment.skip_first
-    count = available if segment.frames is None else segment.frames
-    if available < 1 or count > available:
-        want = "all" if segment.frames is None else segment.frames
+    if available < 1:
         raise MediaError(
-            f"{segment.path}: has {info.frame_count} frames; cannot skip "
-            f"{segment.skip_first} and then use {want}; fix the segment"
+            f"{segment.path}: has {info.frame_count} frames, cannot skip "
+            f"{segment.skip_first}; fix the segment"
+        )
+    wanted = available if segment.frames is None else segment.frames
+    count = min(wanted, available)
+    if wanted > available:
+        log.warning(
+            "clip %s has %d frames after skipping %d, %d wanted: holding its last "
+            "frame for %d more",
+            segment.path,
+            available,
+            segment.skip_first,
+            wanted,
+            wanted - available,
         )
     # Same duration at the output rate, rounded half up: a frame-rate change
     # resamples (drops or repeats frames), it never relabels.
-    out_frames = (
-        count if info.fps == fps else int(count * fps / info.fps + Fraction(1, 2))
-    )
-    return Part(info, segment.skip_first, count, max(1, out_frames))
+    out_frames = wanted if info.fps == fps else int(wanted * fps / info.fps + _HALF)
+    return Part(info, segment.skip_first, count, wanted - count, max(1, out_frames))
 
 
 def _copy_blockers(plan: JoinPlan):
@@ -206,9 +221,10 @@ def _copy_blockers(plan: JoinPlan):
         yield f"{first.path.name}: {diff}"
     for part in plan.parts:
         name = part.info.path.name
-        if part.trimmed:
+        if not part.whole:
             last = part.start + part.count - 1
-            yield f"{name} is trimmed to frames {part.start}..{last}"
+            held = f" and holds the last for {part.held} more" if part.held else ""
+            yield f"{name} uses frames {part.start}..{last}{held}"
         if part.info.signature() != first.signature():
             yield f"{name} differs in format from {first.path.name}"
     if plan.audio:
@@ -289,7 +305,8 @@ def reencode_args(plan: JoinPlan, scratch: Path, out: Path) -> list[str]:
     """Return ffmpeg arguments that normalise every segment and concatenate them."""
     inputs: list[str] = []
     for part in plan.parts:
-        inputs += ["-i", str(part.info.path)]
+        # Absolute paths: ffmpeg would read "name:with-colon.mp4" as a protocol.
+        inputs += ["-i", str(part.info.path.resolve())]
     graph = filter_graph(plan)
     if len(graph) <= _MAX_INLINE_GRAPH:
         graph_args = ["-filter_complex", graph]
@@ -334,7 +351,7 @@ def filter_graph(plan: JoinPlan) -> str:
         if plan.audio:
             # Count samples on the output timeline so rounding never accumulates.
             frames_done += part.out_frames
-            samples_end = int(frames_done * SAMPLE_RATE / plan.fps + Fraction(1, 2))
+            samples_end = int(frames_done * SAMPLE_RATE / plan.fps + _HALF)
             samples = samples_end - samples_done
             samples_done = samples_end
             chains.append(f"{_audio_chain(i, part, samples)}[a{i}]")
@@ -362,8 +379,9 @@ def _video_chain(i: int, part: Part, plan: JoinPlan) -> str:
         "setsar=1",
         f"pad={plan.width}:{plan.height}:{x}:{y}:color=black",
         "format=yuv420p",
-        # fps= can end a frame short or long depending on the last frame's duration:
-        # repeat the last frame, then cut, so the segment has exactly n frames.
+        # fps= can end a frame short or long depending on the last frame's duration,
+        # and a short clip is held on its last frame: clone the last frame, then
+        # cut, so the segment has exactly n frames.
         f"tpad=stop_mode=clone:stop={n}",
         f"trim=end_frame={n}",
         "setpts=PTS-STARTPTS",
@@ -393,9 +411,14 @@ def fit_inside(
     """Return the even size that shows a clip whole inside box_w x box_h."""
     display_w = Fraction(width) * (sar or 1)
     scale = min(box_w / display_w, Fraction(box_h, height))
-    fitted_w = max(2, min(box_w, int(display_w * scale / 2 + Fraction(1, 2)) * 2))
-    fitted_h = max(2, min(box_h, int(height * scale / 2 + Fraction(1, 2)) * 2))
+    fitted_w = max(2, min(box_w, int(display_w * scale / 2 + _HALF) * 2))
+    fitted_h = max(2, min(box_h, int(height * scale / 2 + _HALF) * 2))
     return fitted_w, fitted_h
+
+
+def _summary(reasons: tuple[str, ...], limit: int = 3) -> str:
+    more = len(reasons) - limit
+    return "; ".join(reasons[:limit]) + (f"; and {more} more" if more > 0 else "")
 
 
 def _seconds(value: Fraction) -> str:
