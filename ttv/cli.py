@@ -163,5 +163,7 @@ def _setup_logging(level: int) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     # Default: INFO, one line per step. -q: warnings and errors. -v: DEBUG (commands).
-    ttv_level = logging.WARNING if level < 0 else logging.INFO if level == 0 else logging.DEBUG
+    ttv_level = (
+        logging.WARNING if level < 0 else logging.INFO if level == 0 else logging.DEBUG
+    )
     logging.getLogger("ttv").setLevel(ttv_level)

@@ -23,7 +23,7 @@ def ensure(ctx: RunContext, clips: dict[str, Path]) -> Path:
     plan = ctx.plan
     out = ctx.output
     segments = [
-        Segment(clips[c.name], skip_first=c.skip_first, frames=c.kept_frames)
+        Segment(clips[c.name], skip_first=c.skip_first, out_frames=c.kept_frames)
         for c in plan.clips
     ]
     recipe = {

@@ -3,12 +3,13 @@
 Clips from different backends differ in size, SAR, frame rate, time base, codec and
 audio (F1); the timeline is worked out in frames, not seconds, so nothing drifts over
 many clips (F2); a segment can drop a boundary frame it shares with the clip before
-it (F3). See docs of `join`.
+it (F3).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -18,12 +19,11 @@ from pathlib import Path
 from ttv.errors import MediaError
 from ttv.media.encode import check_size, rate_arg, x264_args
 from ttv.media.ffmpeg import run_ffmpeg
-from ttv.media.probe import VideoInfo, probe, probe_all
+from ttv.media.probe import VideoInfo, probe
+from ttv.media.probe import probe_all as probe_all  # re-exported for callers
 from ttv.store.atomic import atomic_path
 
 log = logging.getLogger(__name__)
-
-__all__ = ["JoinPlan", "Part", "Segment", "join", "plan_join", "probe_all"]
 
 SAMPLE_RATE = 48000
 AUDIO_BITRATE = "192k"
@@ -40,11 +40,15 @@ class Segment:
     """Use `frames` frames of a clip after skipping `skip_first` (None: all the rest).
 
     skip_first=1 drops a first frame that repeats the previous clip's last frame.
+    `frames` counts the clip's own frames; `out_frames`, when given instead, is the
+    exact number of output-rate frames the segment must contribute (a clip at another
+    rate is resampled to fill exactly that many).
     """
 
     path: Path
     skip_first: int = 0
     frames: int | None = None
+    out_frames: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
@@ -52,8 +56,12 @@ class Segment:
             raise MediaError(
                 f"{self.path}: skip_first must be >= 0, got {self.skip_first}"
             )
-        if self.frames is not None and self.frames < 1:
-            raise MediaError(f"{self.path}: frames must be >= 1, got {self.frames}")
+        for name in ("frames", "out_frames"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise MediaError(f"{self.path}: {name} must be >= 1, got {value}")
+        if self.frames is not None and self.out_frames is not None:
+            raise MediaError(f"{self.path}: give frames or out_frames, not both")
 
 
 @dataclass(frozen=True)
@@ -123,15 +131,15 @@ def join(
         except MediaError as exc:
             log.warning("stream copy of %s failed (%s); re-encoding instead", dest, exc)
         else:
-            log.info("joined %d clips into %s by stream copy", len(plan.parts), dest)
+            log.debug("joined %d clips into %s by stream copy", len(plan.parts), dest)
             return info
     else:
-        log.info(
-            "re-encoding the join into %s: %s", dest, "; ".join(plan.copy_blockers)
+        log.debug(
+            "re-encoding the join into %s: %s", dest, _summary(plan.copy_blockers)
         )
     _warn_normalised(plan)
     info = _run_join(plan, dest, copy=False)
-    log.info("joined %d clips into %s by re-encoding", len(plan.parts), dest)
+    log.debug("joined %d clips into %s by re-encoding", len(plan.parts), dest)
     return info
 
 
@@ -197,6 +205,9 @@ def _resolve(segment: Segment, info: VideoInfo, fps: Fraction) -> Part:
             f"{segment.skip_first}; fix the segment"
         )
     wanted = available if segment.frames is None else segment.frames
+    if segment.out_frames is not None:
+        # Source frames covering the requested output duration, rounded up.
+        wanted = max(1, math.ceil(segment.out_frames * info.fps / fps))
     count = min(wanted, available)
     if wanted > available:
         log.warning(
@@ -211,6 +222,8 @@ def _resolve(segment: Segment, info: VideoInfo, fps: Fraction) -> Part:
     # Same duration at the output rate, rounded half up: a frame-rate change
     # resamples (drops or repeats frames), it never relabels.
     out_frames = wanted if info.fps == fps else int(wanted * fps / info.fps + _HALF)
+    if segment.out_frames is not None:
+        out_frames = segment.out_frames
     return Part(info, segment.skip_first, count, wanted - count, max(1, out_frames))
 
 
@@ -316,20 +329,10 @@ def reencode_args(plan: JoinPlan, scratch: Path, out: Path) -> list[str]:
         # "-/option file" reads the value from a file (ffmpeg >= 7; the older
         # -filter_complex_script is gone in ffmpeg 9).
         graph_args = ["-/filter_complex", str(script)]
-    audio = (
-        [
-            "-map",
-            "[aout]",
-            "-c:a",
-            "aac",
-            "-b:a",
-            AUDIO_BITRATE,
-            "-ar",
-            str(SAMPLE_RATE),
-        ]
-        if plan.audio
-        else ["-an"]
-    )
+    audio = ["-an"]
+    if plan.audio:
+        audio = ["-map", "[aout]", "-c:a", "aac", "-b:a", AUDIO_BITRATE]
+        audio += ["-ar", str(SAMPLE_RATE)]
     return [
         *inputs,
         *graph_args,

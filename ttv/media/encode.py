@@ -99,7 +99,7 @@ class ClipWriter:
 
     def write(self, frame: np.ndarray) -> None:
         """Send one HxWx3 uint8 RGB frame to the encoder."""
-        if self._proc is None:
+        if self._proc is None or self._proc.stdin.closed:
             raise MediaError(f"{self.dest}: ClipWriter.write() outside its with-block")
         expected = (self.height, self.width, 3)
         if frame.shape != expected or frame.dtype != np.uint8:
@@ -108,7 +108,7 @@ class ClipWriter:
                 f"{frame.dtype}; expected {expected} uint8 RGB"
             )
         try:
-            self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+            self._proc.stdin.write(np.ascontiguousarray(frame).data)
         except BrokenPipeError as exc:
             self._proc.wait()
             raise MediaError(f"encoding {self.dest} failed: {self._errors()}") from exc
@@ -135,7 +135,7 @@ class ClipWriter:
             # Validates with probe() and renames; removes the temporary if invalid.
             self._atomic.__exit__(None, None, None)
             self.info = dataclasses.replace(self.info, path=self.dest)
-            log.info("wrote %s (%d frames)", self.dest, self.frames_written)
+            log.debug("wrote %s (%d frames)", self.dest, self.frames_written)
             return False
         # Removes the temporary file, then the error propagates.
         self._atomic.__exit__(type(error), error, error.__traceback__)

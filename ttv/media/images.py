@@ -6,10 +6,12 @@ on its longer side, so nothing downstream has to care about the odd files users 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -123,12 +125,12 @@ def validate_image(path: str | os.PathLike) -> tuple[int, int]:
         ) from exc
 
 
-class _bomb_guard(warnings.catch_warnings):
+@contextlib.contextmanager
+def _bomb_guard() -> Iterator[None]:
     """Turn Pillow's decompression-bomb warning into an error we report."""
-
-    def __enter__(self):
-        super().__enter__()
+    with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
 
 
 def _pixel_limit() -> int:

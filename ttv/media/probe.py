@@ -94,18 +94,13 @@ def _probe_open(path: Path, container: av.container.InputContainer) -> VideoInfo
     vstream = container.streams.video[0]
     astream = container.streams.audio[0] if container.streams.audio else None
 
-    frames, audio_extent = _count_packets(container, vstream, astream)
+    frames, stored, audio_extent = _count_packets(container, vstream, astream)
     if frames == 0:
         raise MediaError(
             f"{path}: has no video frames (empty or cut-off file); "
             "delete it and re-run the step that made it"
         )
-    if vstream.frames and frames < vstream.frames:
-        # A half-written MP4 with its index up front opens fine and demuxes a prefix.
-        raise MediaError(
-            f"{path}: is cut off: its index lists {vstream.frames} video frames but "
-            f"only {frames} are present; delete it and re-run the step that made it"
-        )
+    _check_complete(path, container, vstream, stored)
     fps = _frame_rate(vstream)
     ctx = vstream.codec_context
     return VideoInfo(
@@ -127,16 +122,20 @@ def _count_packets(
     container: av.container.InputContainer,
     vstream: av.VideoStream,
     astream: av.AudioStream | None,
-) -> tuple[int, float | None]:
-    """Count video packets and measure the audio's extent in seconds in one pass."""
+) -> tuple[int, int, float | None]:
+    """Count shown and stored video packets, and the audio's extent, in one pass."""
     streams = [s for s in (vstream, astream) if s is not None]
-    frames = 0
+    frames = stored = 0
     first: int | None = None
     end: int | None = None
     for packet in container.demux(streams):
         # Size-0 packets are flush markers; discard-flagged ones are cut by an edit
-        # list (e.g. AAC priming) and never shown.
-        if not packet.size or packet.is_discard:
+        # list (e.g. AAC priming, or a trimmed video start) and never shown.
+        if not packet.size:
+            continue
+        if packet.stream is vstream:
+            stored += 1
+        if packet.is_discard:
             continue
         if packet.stream is vstream:
             frames += 1
@@ -145,8 +144,26 @@ def _count_packets(
             stop = packet.pts + (packet.duration or 0)
             end = stop if end is None else max(end, stop)
     if astream is None or first is None or end is None:
-        return frames, None
-    return frames, float((end - first) * astream.time_base)
+        return frames, stored, None
+    return frames, stored, float((end - first) * astream.time_base)
+
+
+def _check_complete(
+    path: Path,
+    container: av.container.InputContainer,
+    vstream: av.VideoStream,
+    stored: int,
+) -> None:
+    """Raise if an MP4's sample table lists more video frames than the file holds."""
+    # A half-written MP4 with its index up front (+faststart) opens fine and demuxes
+    # a prefix. Only MP4/MOV is checked: AVI's index also counts empty entries.
+    if "mp4" not in container.format.name or not vstream.frames:
+        return
+    if stored < vstream.frames:
+        raise MediaError(
+            f"{path}: is cut off: its index lists {vstream.frames} video frames but "
+            f"only {stored} are present; delete it and re-run the step that made it"
+        )
 
 
 def _frame_rate(stream: av.VideoStream) -> Fraction:
