@@ -138,6 +138,13 @@ def _print_summary(s: dict) -> None:
     hits = ", ".join(f"{st} {s['cache_hits'].get(st, 0)}" for st in stages)
     print(f"  calls    {calls}")
     print(f"  cached   {hits}")
+    if s["spent_total_usd"] or s["budget_usd"] is not None:
+        budget = (
+            f" of ${s['budget_usd']:.2f} budget" if s["budget_usd"] is not None else ""
+        )
+        print(
+            f"  spent    ${s['spent_total_usd']:.2f}{budget} (estimate from list prices)"
+        )
     print(f"  time     {s['elapsed_seconds']:g} s")
     if s["preview"]:
         print(

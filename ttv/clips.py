@@ -74,7 +74,12 @@ def _make(ctx: RunContext, step: ClipStep) -> Path:
         log.info(
             "clip %s: generating with %s (%s)", step.name, backend.name, backend.model
         )
-        with limiter("clips", backend.name, ctx.config.model.clips.concurrency):
+        with (
+            ctx.ledger.charge(
+                "clips", backend.estimate_usd(step.duration), f"clip {step.name}"
+            ),
+            limiter("clips", backend.name, ctx.config.model.clips.concurrency),
+        ):
             try:
                 backend.generate(request, tmp)
             except TTVError:

@@ -86,6 +86,10 @@ class PipelineConfig(BaseModel):
     keyframes: KeyframeStage = Field(default_factory=KeyframeStage)
     clips: ClipStage = Field(default_factory=ClipStage)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    budget_usd: float | None = Field(None, ge=0, description="stop before exceeding it")
+    prices: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="per model id: unit -> USD, over the table"
+    )
 
 
 @dataclass
@@ -262,8 +266,33 @@ def _build_backends(
         )
         problems += option_problems
         if options is not None:
-            built[stage] = cls(options, model=stage_config.model)
+            backend = cls(options, model=stage_config.model)
+            backend.price_overrides = model.prices
+            built[stage] = backend
+    if "clips" in built:
+        problems += _check_aspect(built["clips"], model.output, located)
     return built, problems
+
+
+def _check_aspect(video, output: OutputConfig, located: Located) -> list[Problem]:
+    try:
+        ratios = video.capabilities().aspect_ratios
+    except ConfigError as exc:
+        return [Problem(located.where(("clips", "model")), str(exc))]
+    if ratios is None:
+        return []
+    got = output.width / output.height
+    for ratio in ratios:
+        w, h = ratio.split(":")
+        if abs(int(w) / int(h) - got) < 0.01:
+            return []
+    return [
+        Problem(
+            located.where(("output", "width")),
+            f"got {output.width}x{output.height}; the {video.name} video model makes "
+            f"{', '.join(ratios)} only. Pick a size of one of those shapes",
+        )
+    ]
 
 
 def check_shots(

@@ -10,6 +10,7 @@ from pathlib import Path
 from ttv.backends.base import ImageModel, ScriptWriter, VideoModel
 from ttv.config import Config
 from ttv.plan import Plan
+from ttv.pricing import Ledger
 from ttv.store.cache import Cache
 from ttv.store.rundir import RunDir
 
@@ -41,6 +42,7 @@ class RunContext:
     prompts_dir: Path
     stats: Stats = field(default_factory=Stats)
     plan: Plan | None = None
+    ledger: Ledger = field(default_factory=Ledger)
 
     @property
     def writer(self) -> ScriptWriter:

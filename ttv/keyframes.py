@@ -87,7 +87,10 @@ def _make(
         "keyframe %s: generating with %s (%s)", step.name, backend.name, backend.model
     )
     ctx.stats.call("keyframes")
-    with limiter("keyframes", backend.name, ctx.config.model.keyframes.concurrency):
+    with (
+        ctx.ledger.charge("keyframes", backend.estimate_usd(), f"keyframe {step.name}"),
+        limiter("keyframes", backend.name, ctx.config.model.keyframes.concurrency),
+    ):
         try:
             image = backend.generate(request)
         except TTVError:

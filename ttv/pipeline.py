@@ -25,6 +25,7 @@ from ttv.config import Config, check_references, check_shots
 from ttv.context import RunContext
 from ttv.errors import ConfigError, RunError, TTVError
 from ttv.plan import ClipStep, make_plan
+from ttv.pricing import Ledger
 from ttv.script import Script
 from ttv.store import atomic
 from ttv.store.cache import Cache
@@ -100,6 +101,7 @@ def _open(config: Config, run_dir: Path) -> RunContext:
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic.write_text(run_dir / "config.yaml", config.frozen())
     return RunContext(
+        ledger=Ledger(config.model.budget_usd),
         config=config,
         run_dir=RunDir(run_dir),
         cache=Cache(out.cache_dir),
@@ -332,6 +334,9 @@ def _finish(
         },
         "backend_calls": dict(ctx.stats.calls),
         "cache_hits": dict(ctx.stats.hits),
+        "spent_usd": {k: round(v, 4) for k, v in ctx.ledger.spent.items()},
+        "spent_total_usd": round(ctx.ledger.total, 4),
+        "budget_usd": ctx.ledger.budget_usd,
         "elapsed_seconds": round(time.monotonic() - started, 2),
     }
     ctx.run_dir.write_summary(summary)

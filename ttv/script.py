@@ -194,7 +194,8 @@ def _write_cached(ctx: RunContext, request, key: str) -> Script:
         return Script.model_validate_json(cached.read_text(encoding="utf-8"))
     ctx.stats.call("script")
     log.info("script: asking %s (%s)", ctx.writer.name, ctx.writer.model)
-    script = ctx.writer.write(request)
+    with ctx.ledger.charge("script", ctx.writer.estimate_usd(request), "script"):
+        script = ctx.writer.write(request)
     if not script.shots:
         raise ConfigError("the script writer returned no shots; give a longer prompt")
     text = script.model_dump_json(indent=1)

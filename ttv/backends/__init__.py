@@ -16,6 +16,9 @@ _BUILTIN: dict[tuple[str, str], str] = {
     ("script", "offline"): "ttv.backends.offline.script_writer",
     ("keyframes", "animatic"): "ttv.backends.offline.animatic",
     ("clips", "animatic"): "ttv.backends.offline.animatic",
+    ("script", "gemini"): "ttv.backends.google.gemini_script",
+    ("keyframes", "gemini"): "ttv.backends.google.gemini_image",
+    ("clips", "veo"): "ttv.backends.google.veo",
 }
 _REGISTRY: dict[tuple[str, str], type[Backend]] = {}
 

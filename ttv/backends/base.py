@@ -42,6 +42,7 @@ class Backend:
     def __init__(self, options: BaseModel, model: str | None = None):
         self.options = options
         self.model = model or self.default_model
+        self.price_overrides: dict[str, dict[str, float]] = {}
 
     def identity(self) -> dict[str, Any]:
         """Everything about this backend that changes what it makes (goes into cache keys)."""
@@ -77,6 +78,10 @@ class ScriptWriter(Backend):
     """Turns a story prompt into a Script."""
 
     stage: ClassVar[Stage] = "script"
+
+    def estimate_usd(self, request: ScriptRequest) -> float:
+        """What writing this script will cost, at most (0 for free backends)."""
+        return 0.0
 
     def write(self, request: ScriptRequest) -> Script:
         """Return the script for `request`.
@@ -120,6 +125,10 @@ class ImageModel(Backend):
     """Makes keyframes from a prompt, the previous keyframe and character references."""
 
     stage: ClassVar[Stage] = "keyframes"
+
+    def estimate_usd(self) -> float:
+        """What one keyframe costs (0 for free backends)."""
+        return 0.0
 
     def generate(self, request: KeyframeRequest) -> Image.Image:
         """Return the keyframe image (any size; the pipeline fits it to the video size).
@@ -188,6 +197,10 @@ class VideoModel(Backend):
     def capabilities(self) -> Capabilities:
         """What this model supports (may depend on the model id)."""
         return Capabilities()
+
+    def estimate_usd(self, seconds: float) -> float:
+        """What one clip of `seconds` costs (0 for free backends)."""
+        return 0.0
 
     def generate(self, request: ClipRequest, dest: Path) -> None:
         """Write the clip for `request` to `dest` (an MP4 path the pipeline validates).

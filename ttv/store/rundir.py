@@ -73,7 +73,7 @@ class RunDir:
     def write_summary(self, summary: dict[str, Any]) -> None:
         atomic.write_text(self.summary_path, json.dumps(summary, indent=2) + "\n")
         with self._lock:
-            self._manifest["spent"] = summary.get("spent", {})
+            self._manifest["spent_usd"] = summary.get("spent_usd", {})
             self._save_manifest()
 
     def _load_manifest(self) -> dict[str, Any]:
