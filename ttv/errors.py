@@ -56,3 +56,7 @@ class BackendError(TTVError):
 
 class RunError(TTVError):
     """A run could not finish; the run directory stays resumable."""
+
+
+class LastFrameRefused(BackendError):
+    """A video model refused a last frame; the run switches to first-frame chaining."""

@@ -23,7 +23,7 @@ from ttv import script as script_stage
 from ttv.backends.base import Reference
 from ttv.config import Config, check_references, check_shots
 from ttv.context import RunContext
-from ttv.errors import ConfigError, RunError, TTVError
+from ttv.errors import ConfigError, LastFrameRefused, RunError, TTVError
 from ttv.plan import ClipStep, make_plan
 from ttv.pricing import Ledger
 from ttv.script import Script
@@ -79,13 +79,32 @@ def run(
     if stop_after == "script":
         return _finish(ctx, None, started, stop_after)
 
-    made = _render(ctx, references, stop_after, progress)
+    try:
+        made = _render(ctx, references, stop_after, progress)
+    except LastFrameRefused as exc:
+        _fall_back_to_first_frames(ctx, exc, reference_keys)
+        made = _render(ctx, references, stop_after, progress)
     if stop_after in ("keyframes", "clips"):
         return _finish(ctx, None, started, stop_after)
 
     final = stitch.ensure(ctx, made)
     ctx.run_dir.forget(_artifact_names(ctx))
     return _finish(ctx, final, started, None)
+
+
+def _fall_back_to_first_frames(ctx: RunContext, exc: Exception, reference_keys) -> None:
+    """Re-plan the clips to start on the previous clip's last frame; say so once."""
+    video = ctx.video
+    log.warning(
+        "%s; for the rest of this run, shots that continue start on the previous "
+        "clip's exact last frame instead (finished keyframes and clips are kept)",
+        exc,
+    )
+    video.last_frame_refused = True
+    ctx.run_dir.journal.record(
+        "last_frame_refused", video.model or "", backend=video.name
+    )
+    ctx.plan = _plan(ctx, ctx.plan.script, reference_keys)
 
 
 def _open(config: Config, run_dir: Path) -> RunContext:
@@ -100,6 +119,14 @@ def _open(config: Config, run_dir: Path) -> RunContext:
         log.debug("%s backend: %s (%s)", stage, backend.name, backend.model)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic.write_text(run_dir / "config.yaml", config.frozen())
+    video = config.backends["clips"]
+    journal = RunDir(run_dir).journal
+    if journal.last(video.model or "", "last_frame_refused"):
+        log.warning(
+            "%s refused a last frame in an earlier run: continuing shots start on the "
+            "previous clip's last frame", video.model,
+        )  # fmt: skip
+        video.last_frame_refused = True
     return RunContext(
         ledger=Ledger(config.model.budget_usd),
         config=config,
@@ -267,6 +294,9 @@ class _ClipScheduler:
     def raise_failures(self) -> None:
         if not self.failed:
             return
+        refused = [e for e in self.failed.values() if isinstance(e, LastFrameRefused)]
+        if refused:
+            raise refused[0]
         first = next(iter(self.failed.values()))
         if len(self.failed) == 1 and isinstance(first, TTVError):
             raise first

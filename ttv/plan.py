@@ -93,7 +93,10 @@ def make_plan(
     default_duration: float,
 ) -> Plan:
     """Lay out the keyframe chain and the clips for `script`."""
-    last_frame = video.capabilities().last_frame
+    # A model that refused a last frame in this run (or an earlier one) keeps its end
+    # keyframes, so the chain's keys (and the cache) stay as they were.
+    end_keyframes = video.capabilities().last_frame
+    last_frame = end_keyframes and not video.last_frame_refused
     templates = _templates(prompts_dir)
     keyframes: list[KeyframeStep] = []
     clips: list[ClipStep] = []
@@ -125,18 +128,20 @@ def make_plan(
         keyframes.append(step)
         return step
 
+    previous_end: KeyframeStep | None = None
     for i, shot in enumerate(script.shots):
         duration = shot.duration or default_duration
         continues = shot.transition == "continue" and i > 0
         previous_clip = clips[-1] if clips else None
         first = first_from = None
         if continues and last_frame:
-            first = previous_clip.last  # type: ignore[union-attr]
+            first = previous_end
         elif continues:
             first_from = previous_clip
         else:
             first = keyframe(i, shot, "start", shot.start or shot.end)
-        last = keyframe(i, shot, "end", shot.end) if last_frame else None
+        end = keyframe(i, shot, "end", shot.end) if end_keyframes else None
+        last = end if last_frame else None
         start_text = first.text if first else "the previous shot's last frame"
         clip = ClipStep(
             name=shot_name(i),
@@ -172,6 +177,7 @@ def make_plan(
         }
         clip.key = digest(clip.recipe)
         clips.append(clip)
+        previous_end = end
     return Plan(
         script=script, keyframes=keyframes, clips=clips, fps=fps, last_frame=last_frame
     )

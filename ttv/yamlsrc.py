@@ -155,10 +155,17 @@ def _problem(
         return Problem(where, msg)
     if err["type"] == "missing":
         return Problem(where, "required but missing; add it")
+    if _secret(loc):
+        return Problem(where, err["msg"])  # never echo what may be a key
     shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
     if len(shown) > 80:
         shown = shown[:77] + "..."
     return Problem(where, f"{err['msg']} (got {shown})")
+
+
+def _secret(loc: Loc) -> bool:
+    names = [str(p).lower() for p in loc if isinstance(p, str)]
+    return any(w in n for n in names for w in ("key", "secret", "token", "password"))
 
 
 def _allowed_keys(model: type[BaseModel], loc: Loc) -> list[str]:

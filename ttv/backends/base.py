@@ -193,6 +193,7 @@ class VideoModel(Backend):
     """Makes a clip between two keyframes."""
 
     stage: ClassVar[Stage] = "clips"
+    last_frame_refused: bool = False  # set when the provider refused one in this run
 
     def capabilities(self) -> Capabilities:
         """What this model supports (may depend on the model id)."""

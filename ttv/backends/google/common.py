@@ -211,7 +211,7 @@ def translate(exc: BaseException, what: str) -> Exception:
     """Turn an SDK error into a ttv error that says what to do."""
     status = status_of(exc)
     text = describe(exc)
-    if status in (401, 403):
+    if status in (401, 403) or "API_KEY_INVALID" in str(getattr(exc, "details", "")):
         return ConfigError(
             f"{what}: the key was rejected ({text}); check GEMINI_API_KEY / "
             "GOOGLE_API_KEY or your Vertex credentials"

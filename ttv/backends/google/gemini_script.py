@@ -61,7 +61,6 @@ class GeminiScriptWriter(ScriptWriter):
     def __init__(self, options, model=None):
         super().__init__(options, model)
         self._client = None
-        self.prompts_dir = None  # set by the pipeline before write()
 
     def volatile_options(self) -> set[str]:
         return set(GoogleOptions.model_fields) - {"vertexai"}
@@ -118,7 +117,7 @@ class GeminiScriptWriter(ScriptWriter):
     def _prompts(self, request: ScriptRequest) -> tuple[str, str]:
         from ttv.pipeline import prompts_dir
 
-        folder = self.prompts_dir or prompts_dir()
+        folder = prompts_dir()
         system = (folder / "script_system.txt").read_text(encoding="utf-8")
         cast = "\n".join(
             f"- {c.id}: {c.name or c.id}. {c.description}".rstrip()

@@ -28,7 +28,7 @@ from ttv.backends.google.common import (
     retryable,
     status_of,
 )
-from ttv.errors import BackendError, ConfigError, RunError
+from ttv.errors import BackendError, ConfigError, LastFrameRefused, RunError
 from ttv.pricing import price
 
 log = logging.getLogger(__name__)
@@ -55,10 +55,6 @@ VEO_MODELS: dict[str, VeoModel] = {
 
 class ClipFiltered(BackendError):
     """The provider finished the job but returned no video (content filter; not billed)."""
-
-
-class LastFrameRefused(BackendError):
-    """The model refused a last frame; the pipeline switches to first-frame chaining."""
 
 
 class VeoOptions(GoogleOptions):
@@ -88,7 +84,6 @@ class VeoClips(VideoModel):
     def __init__(self, options, model=None):
         super().__init__(options, model)
         self._client = None
-        self.last_frame_refused = False
 
     def volatile_options(self) -> set[str]:
         return (set(GoogleOptions.model_fields) | {"poll_interval", "poll_timeout"}) - {
@@ -108,7 +103,7 @@ class VeoClips(VideoModel):
     def capabilities(self) -> Capabilities:
         spec = self.spec
         return Capabilities(
-            last_frame=spec.last_frame and not self.last_frame_refused,
+            last_frame=spec.last_frame,
             durations=spec.durations,
             aspect_ratios=("16:9", "9:16"),
         )
@@ -165,11 +160,11 @@ class VeoClips(VideoModel):
         )
 
         def create():
+            source = types.GenerateVideosSource(
+                prompt=request.prompt, image=_image(request.first)
+            )
             return self._client.models.generate_videos(
-                model=self.model,
-                prompt=request.prompt,
-                image=_image(request.first),
-                config=config,
+                model=self.model, source=source, config=config
             )
 
         # A timed-out create may have started (and billed) a job: never resend it.

@@ -1,0 +1,194 @@
+"""The Google backends through the real google-genai SDK, against the loopback fake."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scripts.fake_google_api import FakeGoogleAPI, Fault
+from ttv.config import load_config
+from ttv.errors import BackendError, ConfigError, RunError
+from ttv.media.probe import probe
+from ttv.pipeline import run
+
+ENV = (
+    "GOOGLE_API_KEY", "GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL",
+    "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GENAI_USE_ENTERPRISE",
+    "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION",
+)  # fmt: skip
+
+STORY = """\
+title: On the wire
+prompt: Eileen lands on the beach. She looks at the sea. Later, Chelsea waits.
+characters:
+  - {{id: eileen, name: Eileen, description: astronaut, reference: refs/astronaut.png}}
+  - {{id: chelsea, name: Chelsea, description: a cat, reference: refs/chelsea.png}}
+script:
+  backend: gemini
+  base_url: {url}
+  api_version: v1beta
+  thinking_budget: 0
+keyframes:
+  backend: gemini
+  base_url: {url}
+  api_version: v1beta
+  max_wait: 5
+clips:
+  backend: veo
+  model: veo-3.1-fast-generate-001
+  base_url: {url}
+  duration: 4
+  poll_interval: 0.05
+  poll_timeout: {poll_timeout}
+  max_wait: 5
+output: {{width: 128, height: 72, fps: 12}}
+"""
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key")
+    with FakeGoogleAPI(api_key="test-key", image_scale=0.1, video_scale=0.1) as server:
+        yield server
+
+
+@pytest.fixture
+def google_config(fake, write_config):
+    def make(poll_timeout: float = 30, extra: str = "") -> object:
+        text = STORY.format(url=fake.base_url, poll_timeout=poll_timeout) + extra
+        return write_config(text)
+
+    return make
+
+
+def render(path, out, **kw):
+    return run(load_config(path), run_dir=out, progress=False, **kw)
+
+
+def test_story_renders_end_to_end_through_the_sdk(fake, google_config, tmp_path):
+    result = render(google_config(), tmp_path / "run")
+    shots = result.summary["shots"]
+    assert (
+        shots == len(fake.script_reply_shots)
+        if hasattr(fake, "script_reply_shots")
+        else shots >= 2
+    )
+    info = probe(result.final)
+    assert info.frame_count == result.summary["frames"]
+    assert (info.width, info.height, info.fps) == (128, 72, 12)
+    assert fake.count("predictLongRunning") == shots
+    keyframe_calls = [r for r in fake.requests if r.endpoint == "generateContent"]
+    assert len(keyframe_calls) == 1 + result.summary["keyframes"]  # script + keyframes
+    assert all(r.api_key_valid for r in fake.requests)
+    # The keyframe request labels each image it sends.
+    body = keyframe_calls[-1].body
+    texts = [p.get("text", "") for p in body["contents"][0]["parts"]]
+    assert any(t.startswith("Previous keyframe") for t in texts)
+    assert result.summary["spent_total_usd"] > 0
+    # A rerun sends nothing at all.
+    before = len(fake.requests)
+    again = render(google_config(), tmp_path / "run")
+    assert len(fake.requests) == before
+    assert again.summary["backend_calls"] == {}
+
+
+def test_rate_limit_retries_after_the_servers_delay(fake, google_config, tmp_path):
+    fake.fail_next("generateContent", Fault.rate_limited(retry_delay="1s"))
+    render(google_config(), tmp_path / "run", stop_after="script")
+    first, second = [r for r in fake.requests if r.endpoint == "generateContent"][:2]
+    assert first.status == 429 and second.status == 200
+    assert second.received - first.received >= 0.95
+
+
+def test_client_errors_are_not_retried(fake, google_config, tmp_path):
+    fake.fail_next("generateContent", Fault.error(400, "INVALID_ARGUMENT", "bad thing"))
+    with pytest.raises(BackendError, match="bad thing"):
+        render(google_config(), tmp_path / "run", stop_after="script")
+    assert fake.count("generateContent") == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        (Fault.text_only(), "text only"),
+        (Fault.image_finish("IMAGE_SAFETY"), "IMAGE_SAFETY"),
+        (Fault.image_finish("NO_IMAGE"), "NO_IMAGE"),
+        (
+            Fault.prompt_blocked("PROHIBITED_CONTENT"),
+            "prompt blocked: PROHIBITED_CONTENT",
+        ),
+    ],
+)
+def test_no_image_names_the_shot_and_reason(
+    fake, google_config, tmp_path, fault, reason
+):
+    render(google_config(), tmp_path / "run", stop_after="script")
+    fake.fail_next("generateContent", fault)
+    with pytest.raises(BackendError) as caught:
+        render(google_config(), tmp_path / "run", stop_after="keyframes")
+    assert "keyframe shot01 start" in str(caught.value)
+    assert reason in str(caught.value)
+
+
+def test_filtered_clip_is_its_own_outcome(fake, google_config, tmp_path):
+    fake.fail_next("predictLongRunning", Fault.filtered(["Person generation blocked."]))
+    with pytest.raises(BackendError, match="filtered.*Person generation blocked"):
+        render(google_config(), tmp_path / "run")
+    journal = (tmp_path / "run" / "journal.jsonl").read_text()
+    assert '"filtered"' in journal
+
+
+def test_unfinished_operation_is_polled_again_on_resume(fake, google_config, tmp_path):
+    fake.fail_next("predictLongRunning", Fault.never_finishes())
+    with pytest.raises(RunError, match="did not finish"):
+        render(google_config(poll_timeout=0.5), tmp_path / "run")
+    creates = fake.count("predictLongRunning")
+    saved = [
+        json.loads(line)
+        for line in (tmp_path / "run" / "journal.jsonl").read_text().splitlines()
+    ]
+    assert any(e["event"] == "operation" for e in saved)
+    polls = fake.count("fetchPredictOperation")
+    # The resumed run polls the saved operation again and creates no second job.
+    with pytest.raises(RunError, match="did not finish"):
+        render(google_config(poll_timeout=0.5), tmp_path / "run")
+    assert fake.count("predictLongRunning") == creates
+    assert fake.count("fetchPredictOperation") > polls
+
+
+def test_missing_key_fails_before_any_request(
+    fake, google_config, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("GEMINI_API_KEY")
+    with pytest.raises(ConfigError, match="GEMINI_API_KEY"):
+        render(google_config(), tmp_path / "run")
+    assert fake.requests == []
+
+
+def test_rejected_key_says_what_to_set(fake, google_config, tmp_path, monkeypatch):
+    monkeypatch.setenv("GEMINI_API_KEY", "wrong-key")
+    with pytest.raises(ConfigError, match="rejected") as caught:
+        render(google_config(), tmp_path / "run")
+    assert "wrong-key" not in str(caught.value)
+
+
+def test_budget_stops_before_the_call_that_would_exceed_it(
+    fake, google_config, tmp_path
+):
+    path = google_config(extra="budget_usd: 0.1\n")
+    with pytest.raises(RunError, match="budget_usd"):
+        render(path, tmp_path / "run")
+    assert fake.count("predictLongRunning") == 0  # a 4 s Veo clip costs $0.40
+
+
+def test_literal_key_in_config_is_refused_without_echo(google_config):
+    path = google_config(extra="")
+    text = path.read_text().replace("  thinking_budget: 0", "  api_key: AIzaFAKE123")
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "script.api_key" in str(caught.value)
+    assert "AIzaFAKE123" not in str(caught.value)
