@@ -282,3 +282,16 @@ def test_out_frames_fill_the_planned_output_length_at_another_rate(
     indexes = [media_clips.read_index(f) for f in iter_frames(dest)]
     assert indexes[0] == 0 and indexes[11] >= 21  # the whole second, resampled
     assert indexes[12] > 40 and indexes == sorted(indexes)  # boundary frame dropped
+
+
+def test_many_one_frame_segments_keep_every_frame(media_clips, tmp_path):
+    # Continuing shots two frames long keep one frame each after the boundary drop.
+    clips = [
+        media_clips.clip(f"c{i}.mp4", 2, fps=8, first_index=10 * i) for i in range(4)
+    ]
+    segments = [Segment(clips[0])] + [Segment(c, skip_first=1) for c in clips[1:]]
+    dest = tmp_path / "joined.mp4"
+    info = join(segments, dest, width=160, height=90, fps=8)
+    assert info.frame_count == 5
+    indexes = [media_clips.read_index(f) for f in iter_frames(dest)]
+    assert indexes == [0, 1, 11, 21, 31]

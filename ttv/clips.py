@@ -14,7 +14,7 @@ from ttv.backends.limits import limiter
 from ttv.context import RunContext
 from ttv.errors import BackendError, MediaError, TTVError
 from ttv.media.frames import last_frame
-from ttv.media.images import load_image, validate_image
+from ttv.media.images import ARTIFACT_MAX_SIDE, load_image, validate_image
 from ttv.media.probe import probe
 from ttv.plan import ClipStep
 
@@ -50,6 +50,7 @@ def _make(ctx: RunContext, step: ClipStep) -> Path:
         last = load_image(
             ctx.cache.path("keyframe", step.last.key, ".png"),
             what=f"keyframe {step.last.name}",
+            max_side=ARTIFACT_MAX_SIDE,
         )
     backend = ctx.video
     request = ClipRequest(
@@ -98,6 +99,7 @@ def _first_frame(ctx: RunContext, step: ClipStep):
         return load_image(
             ctx.cache.path("keyframe", step.first.key, ".png"),
             what=f"keyframe {step.first.name}",
+            max_side=ARTIFACT_MAX_SIDE,
         )
     # First-frame-only video model: start exactly where the previous clip ended.
     previous = ctx.cache.path("clip", step.first_from.key, ".mp4")  # type: ignore[union-attr]

@@ -19,6 +19,7 @@ from ttv import backends as registry
 from ttv.backends.base import Backend, Stage, VideoModel
 from ttv.errors import ConfigError, Problem
 from ttv.script import Character, Shot
+from ttv.store.rundir import FROZEN_MARK
 from ttv.yamlsrc import Located, format_loc, load, loads, validate
 
 ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -108,9 +109,8 @@ class Config:
     def frozen(self) -> str:
         """The config as YAML with every path absolute: what `ttv resume` reruns."""
         data = self.model.model_dump(mode="json", exclude_none=True)
-        return (
-            "# Frozen by ttv for this run; `ttv resume` reads it.\n"
-            + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=88)
+        return f"{FROZEN_MARK} for this run; `ttv resume` reads it.\n" + yaml.safe_dump(
+            data, sort_keys=False, allow_unicode=True, width=88
         )
 
 
@@ -214,27 +214,29 @@ def _check_story(
     return problems
 
 
-def check_references(characters: list[Character], where) -> list[Problem]:
+def check_references(
+    characters: list[Character], where, base: str = "the config file's folder"
+) -> list[Problem]:
     """Every reference image exists and decodes as an image."""
     from ttv.errors import MediaError
-    from ttv.media.images import validate_image  # media loads PyAV; keep import lazy
+    from ttv.media.images import load_image  # media loads PyAV; keep import lazy
 
     problems = []
     for i, character in enumerate(characters):
         ref = character.reference
         if ref is None:
             continue
-        if not ref.is_file():
+        if not ref.exists():
             problems.append(
                 Problem(
                     where(i),
                     f"reference image '{ref}' does not exist; fix the path "
-                    "(relative paths are read from the config file's folder)",
+                    f"(relative paths are read from {base})",
                 )
             )
             continue
         try:
-            validate_image(ref)
+            load_image(ref, what=f"reference image of '{character.id}'")
         except MediaError as exc:
             problems.append(Problem(where(i), str(exc)))
     return problems

@@ -15,7 +15,7 @@ from ttv.backends.base import KeyframeRequest, Reference
 from ttv.backends.limits import limiter
 from ttv.context import RunContext
 from ttv.errors import BackendError, TTVError
-from ttv.media.images import fit, load_image, validate_image
+from ttv.media.images import ARTIFACT_MAX_SIDE, fit, load_image, validate_image
 from ttv.plan import KeyframeStep
 from ttv.script import Script
 from ttv.store.cache import file_digest
@@ -68,7 +68,11 @@ def _make(
     previous = None
     if step.previous is not None:
         previous_path = ctx.cache.path("keyframe", step.previous.key, ".png")
-        previous = load_image(previous_path, what=f"keyframe {step.previous.name}")
+        previous = load_image(
+            previous_path,
+            what=f"keyframe {step.previous.name}",
+            max_side=ARTIFACT_MAX_SIDE,
+        )
     request = KeyframeRequest(
         shot=ctx.plan.script.shots[step.shot_index],
         shot_index=step.shot_index,

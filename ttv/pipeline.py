@@ -23,13 +23,14 @@ from ttv import script as script_stage
 from ttv.backends.base import Reference
 from ttv.config import Config, check_references, check_shots
 from ttv.context import RunContext
-from ttv.errors import ConfigError, LastFrameRefused, RunError, TTVError
+from ttv.errors import ConfigError, LastFrameRefused, RunError, TTVError, UsageError
+from ttv.media.ffmpeg import ffmpeg_version
 from ttv.plan import ClipStep, make_plan
 from ttv.pricing import Ledger
 from ttv.script import Script
 from ttv.store import atomic
 from ttv.store.cache import Cache
-from ttv.store.rundir import RunDir
+from ttv.store.rundir import RunDir, check_new_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,10 @@ def default_run_dir(config: Config) -> Path:
     """output.dir from the config, else output/<config name> under the current folder."""
     if config.model.output.dir is not None:
         return config.model.output.dir
-    stem = Path(config.source).name.split(".")[0] or "run"
-    return Path("output") / re.sub(r"[^A-Za-z0-9_-]+", "-", stem)
+    name = Path(config.source).name
+    while Path(name).suffix.lower() in (".yaml", ".yml", ".example"):
+        name = Path(name).stem
+    return Path("output") / (re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".") or "run")
 
 
 def run(
@@ -71,7 +74,13 @@ def run(
     """Run the pipeline into `run_dir`, reusing whatever the cache already holds."""
     started = time.monotonic()
     ctx = _open(config, Path(run_dir) if run_dir else default_run_dir(config))
+    try:
+        return _run(ctx, started, stop_after, progress)
+    finally:
+        ctx.run_dir.release()
 
+
+def _run(ctx: RunContext, started: float, stop_after: str | None, progress: bool):
     script = script_stage.ensure(ctx)
     references, reference_keys = _check_script(ctx, script)
     ctx.plan = _plan(ctx, script, reference_keys)
@@ -110,17 +119,31 @@ def _fall_back_to_first_frames(ctx: RunContext, exc: Exception, reference_keys) 
 def _open(config: Config, run_dir: Path) -> RunContext:
     """Create the run directory, pick the cache and freeze the config for `ttv resume`."""
     run_dir = run_dir.resolve()
+    check_new_run_dir(run_dir)
     out = config.model.output
     out.dir = run_dir
-    if out.cache_dir is None:
-        out.cache_dir = run_dir.parent / "_cache"
+    ffmpeg_version()  # a broken ffmpeg should stop the run before anything is paid
     for stage, backend in config.backends.items():
         backend.preflight()
         log.debug("%s backend: %s (%s)", stage, backend.name, backend.model)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(run_dir / "config.yaml", config.frozen())
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        rundir = RunDir(run_dir)
+        rundir.acquire()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot use {run_dir} as the run directory ({exc.strerror or exc}); "
+            "choose another folder (--out or output.dir)"
+        ) from exc
+    try:
+        atomic.write_text(run_dir / "config.yaml", config.frozen())
+        cache_dir = out.cache_dir or run_dir.parent / "_cache"
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        rundir.release()
+        raise UsageError(f"cannot write to {run_dir} or its cache: {exc}") from exc
     video = config.backends["clips"]
-    journal = RunDir(run_dir).journal
+    journal = rundir.journal
     if journal.last(video.model or "", "last_frame_refused"):
         log.warning(
             "%s refused a last frame in an earlier run: continuing shots start on the "
@@ -130,8 +153,8 @@ def _open(config: Config, run_dir: Path) -> RunContext:
     return RunContext(
         ledger=Ledger(config.model.budget_usd),
         config=config,
-        run_dir=RunDir(run_dir),
-        cache=Cache(out.cache_dir),
+        run_dir=rundir,
+        cache=Cache(cache_dir),
         prompts_dir=prompts_dir(),
     )
 
@@ -151,7 +174,9 @@ def _check_script(
         f"{ctx.config.source}: clips.duration",
     )
     problems += check_references(
-        script.characters, lambda i: where(("characters", i, "reference"))
+        script.characters,
+        lambda i: where(("characters", i, "reference")),
+        base="the run directory",
     )
     if problems:
         raise ConfigError(problems, source=str(path))

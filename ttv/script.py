@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -161,26 +162,47 @@ def ensure(ctx: RunContext) -> Script:
         script = None
 
     path = ctx.run_dir.script
-    if path.exists():
-        existing, existing_key, _ = load_file(path)
-        if existing_key == source_key:
-            log.info("script: using %s (edits to it are kept)", path)
-            ctx.stats.hit("script")
-            return existing
-        backup = path.with_name("script.yaml.bak")
-        os.replace(path, backup)
+    if path.exists() and _source_of(path) != source_key:
+        _shelve(path)
+    shelved = _shelf(path, source_key)
+    if not path.exists() and shelved.exists():
+        os.replace(shelved, path)
         log.warning(
-            "script: the story in the config changed since %s was written; writing a new "
-            "script (the old one is kept as %s)",
-            path.name,
-            backup.name,
+            "script: this story's earlier script.yaml is back from %s", shelved.name
         )
+    if path.exists():
+        existing, _, _ = load_file(path)
+        log.info("script: using %s (edits to it are kept)", path)
+        ctx.stats.hit("script")
+        return existing
 
     if script is None:
         script = _write_cached(ctx, request, source_key)
     save(script, path, source_key)
     log.info("script: wrote %s (%d shots)", path, len(script.shots))
     return script
+
+
+def _source_of(path: Path) -> str:
+    """The `source` line of a script file, read without parsing the rest."""
+    match = re.search(r"^source:\s*(\S+)", path.read_text(encoding="utf-8"), re.M)
+    return match.group(1) if match else ""
+
+
+def _shelf(path: Path, source_key: str) -> Path:
+    return path.with_name(f"script.{source_key[:12] or 'unknown'}.yaml")
+
+
+def _shelve(path: Path) -> None:
+    """Keep a script made from another version of the config, edits and all."""
+    shelf = _shelf(path, _source_of(path))
+    os.replace(path, shelf)
+    log.warning(
+        "script: the config's story (prompt, title, style, cast or shot length) "
+        "changed since script.yaml was written; a new script is written, and the old "
+        "one, with any edits, is kept as %s (it comes back if the config does)",
+        shelf.name,
+    )
 
 
 def _write_cached(ctx: RunContext, request, key: str) -> Script:

@@ -359,9 +359,13 @@ def filter_graph(plan: JoinPlan) -> str:
             samples_done = samples_end
             chains.append(f"{_audio_chain(i, part, samples)}[a{i}]")
             labels.append(f"[a{i}]")
-    outputs = "[vout][aout]" if plan.audio else "[vout]"
+    outputs = "[vcat][aout]" if plan.audio else "[vcat]"
     concat = f"concat=n={len(plan.parts)}:v=1:a={int(plan.audio)}"
     chains.append(f"{''.join(labels)}{concat}{outputs}")
+    # concat can give a one-frame segment no duration, so the next segment starts on
+    # the same timestamp and the encoder drops frames; number the frames afresh.
+    rate = Fraction(plan.fps)
+    chains.append(f"[vcat]setpts=N*{rate.denominator}/{rate.numerator}/TB[vout]")
     return ";\n".join(chains)
 
 

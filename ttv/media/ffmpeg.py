@@ -59,6 +59,35 @@ def ffmpeg_exe() -> str:
         raise MediaError(f"no ffmpeg binary found ({exc}); {INSTALL_HINT}") from exc
 
 
+def ffmpeg_version() -> str:
+    """Check that the chosen binary runs and is ffmpeg; return its version line."""
+    exe = ffmpeg_exe()
+    return _version(exe, f"{ENV_VAR}={exe}" if os.environ.get(ENV_VAR) else exe)
+
+
+@functools.cache
+def _version(exe: str, source: str) -> str:
+    try:
+        proc = subprocess.run(
+            [exe, "-hide_banner", "-version"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise MediaError(
+            f"cannot run ffmpeg ({source}): {exc}; {INSTALL_HINT}"
+        ) from exc
+    first = proc.stdout.decode(errors="replace").splitlines()[:1]
+    if proc.returncode != 0 or not first or not first[0].startswith("ffmpeg version"):
+        raise MediaError(
+            f"{source} does not answer like ffmpeg (`-version` gave exit code "
+            f"{proc.returncode}); {INSTALL_HINT}"
+        )
+    log.debug("using %s: %s", exe, first[0])
+    return first[0]
+
+
 def ffmpeg_command(args: list[str]) -> list[str]:
     """Return the full command line for running ffmpeg with `args`."""
     return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *args]

@@ -42,6 +42,9 @@ _UNREADABLE_SIGNATURES = {
     b"ftypavif": "AVIF",
 }
 
+# Our own keyframes are read back at full size (the config allows up to 8K video).
+ARTIFACT_MAX_SIDE = 8192
+
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError)
 
 
@@ -50,6 +53,8 @@ def load_image(
 ) -> Image.Image:
     """Load any image users or models hand us as upright 8-bit RGB, fully decoded."""
     path = Path(path)
+    if path.is_dir():
+        raise MediaError(f"{what}: {path} is a folder, not an image; name the file")
     if not path.is_file():
         raise MediaError(f"{what}: {path} does not exist; check the path")
     try:
@@ -119,10 +124,7 @@ def validate_image(path: str | os.PathLike) -> tuple[int, int]:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _too_large(path, "image", exc) from exc
     except (UnidentifiedImageError, *_DECODE_ERRORS) as exc:
-        raise MediaError(
-            f"{path}: truncated or corrupt image ({exc}); delete it and re-run the "
-            "step that made it"
-        ) from exc
+        raise MediaError(f"{path}: truncated or corrupt image ({exc})") from exc
 
 
 @contextlib.contextmanager

@@ -13,6 +13,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
+def _file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()
+
+
 @contextlib.contextmanager
 def atomic_path(
     dest: str | os.PathLike, validate: Callable[[Path], object] | None = None
@@ -34,6 +43,7 @@ def atomic_path(
         yield tmp
         if validate is not None:
             validate(tmp)
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; artifacts are ordinary files
         _fsync(tmp)
         os.replace(tmp, dest)
     except BaseException:

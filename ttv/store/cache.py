@@ -101,6 +101,8 @@ class Cache:
 def link_or_copy(source: Path, dest: Path) -> None:
     """Put `source` at `dest` atomically: a hard link where possible, else a copy."""
     dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists() and os.path.samefile(source, dest):
+        return  # already there; rename() between two links of one file does nothing
     tmp = dest.with_name(f".{dest.name}.link")
     tmp.unlink(missing_ok=True)
     try:

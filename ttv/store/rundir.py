@@ -14,14 +14,44 @@ The files are hard links into the cache where the file system allows it.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any
 
+from ttv.errors import UsageError
 from ttv.store import atomic
 from ttv.store.cache import link_or_copy
 from ttv.store.journal import Journal
+
+FROZEN_MARK = "# Frozen by ttv"
+
+
+def is_run_dir(path: Path) -> bool:
+    """True for a folder that ttv made (it has a manifest or a frozen config)."""
+    if (path / "manifest.json").is_file():
+        return True
+    config = path / "config.yaml"
+    try:
+        return config.read_text(encoding="utf-8").startswith(FROZEN_MARK)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def check_new_run_dir(path: Path) -> None:
+    """Refuse a run directory that would overwrite files that are not ttv's."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"the run directory {path} is a file; choose a folder (--out)")
+    if path.is_dir() and not is_run_dir(path):
+        others = [p.name for p in path.iterdir() if not p.name.startswith(".")]
+        if others:
+            raise UsageError(
+                f"the run directory {path} already holds files that ttv did not make "
+                f"({', '.join(sorted(others)[:3])}...); choose an empty or new folder "
+                "(--out or output.dir)"
+            )
 
 
 class RunDir:
@@ -32,6 +62,28 @@ class RunDir:
         self.journal = Journal(self.root / "journal.jsonl")
         self._lock = threading.Lock()
         self._manifest: dict[str, Any] = self._load_manifest()
+        self._lock_fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the run directory for this process; another run on it fails at once."""
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise UsageError(
+                f"another ttv run (process {holder}) is writing to {self.root}; wait "
+                "for it to finish or choose another folder"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def release(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing drops the lock
+            self._lock_fd = None
 
     config = property(lambda self: self.root / "config.yaml")
     script = property(lambda self: self.root / "script.yaml")
