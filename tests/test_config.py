@@ -109,3 +109,34 @@ def test_reference_that_is_not_an_image(write_config, story_dir):
 def test_missing_config_file(tmp_path):
     (problem,) = problems_of(tmp_path / "nope.yaml")
     assert "nope.yaml" in problem and "not found" in problem
+
+
+def test_a_bad_value_does_not_hide_the_other_problems(write_config):
+    text = SMALL_STORY.replace("refs/chelsea.png", "refs/gone.png")
+    text = text.replace("  - transition: cut\n", "  - transition: continue\n", 1)
+    text = text.replace("characters: [chelsea]", "characters: [bob]")
+    text = text.replace("    start: Chelsea in the hangar\n", "    duration: 0\n")
+    problems = " | ".join(problems_of(write_config(text)))
+    assert "shots[2].duration" in problems and "greater than 0" in problems
+    assert "gone.png" in problems
+    assert "first shot cannot continue" in problems
+    assert "'bob' is not defined" in problems
+    assert "a cut needs a `start`" in problems
+
+
+def test_stage_key_typo_suggests_the_stage_key(write_config):
+    text = SMALL_STORY.replace("  duration: 0.5", "  duraton: 0.5")
+    (problem,) = problems_of(write_config(text))
+    assert "clips.duraton" in problem and "did you mean 'duration'" in problem
+
+
+def test_prompt_flag_with_listed_shots_is_refused(write_config):
+    with pytest.raises(ConfigError, match="--prompt.*lists `shots`"):
+        load_config(write_config(), prompt="a different story")
+
+
+def test_too_short_continuing_shot(write_config):
+    text = SMALL_STORY.replace("  duration: 0.5", "  duration: 0.1")
+    text = text.replace("  fps: 12", "  fps: 8")  # 0.1 s at 8 fps: 1 frame
+    problems = problems_of(write_config(text))
+    assert any("shots[1].duration" in p and "at least 2" in p for p in problems)

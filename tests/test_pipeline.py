@@ -160,3 +160,50 @@ def test_shot_ids_cannot_name_paths(write_config, tmp_path, bad):
         return
     with pytest.raises(ConfigError, match=r"shots\[0\]\.id"):
         load_config(write_config(text))
+
+
+def test_stale_files_leave_the_run_dir_when_stopping_early(write_config, tmp_path):
+    render(write_config(), tmp_path / "run")
+    edited = SMALL_STORY.replace("Chelsea looks at the door", "Chelsea naps")
+    render(write_config(edited), tmp_path / "run", stop_after="keyframes")
+    run_dir = tmp_path / "run"
+    assert not (run_dir / "final.mp4").exists()  # no longer the film of this script
+    assert not (run_dir / "clips" / "shot03.mp4").exists()
+    assert (run_dir / "clips" / "shot01.mp4").exists()  # still right
+    assert not list(run_dir.rglob(".*.link"))
+
+
+def test_output_larger_than_reference_limit(write_config, tmp_path):
+    text = SMALL_STORY.replace("width: 96", "width: 2560").replace(
+        "height: 54", "height: 1440"
+    )
+    text = text.replace("  fps: 12", "  fps: 4")
+    result = render(write_config(text), tmp_path / "run")
+    info = probe(result.final)
+    assert (info.width, info.height) == (2560, 1440)
+
+
+def test_second_run_on_the_same_dir_is_refused_while_the_first_holds_it(
+    write_config, tmp_path
+):
+    from ttv.errors import UsageError
+    from ttv.store.rundir import RunDir
+
+    (tmp_path / "run").mkdir()
+    holder = RunDir(tmp_path / "run")
+    holder.acquire()
+    try:
+        with pytest.raises(UsageError, match="another ttv run"):
+            render(write_config(), tmp_path / "run")
+    finally:
+        holder.release()
+    render(write_config(), tmp_path / "run")
+
+
+def test_run_dir_with_user_files_is_refused(write_config, story_dir):
+    from ttv.errors import UsageError
+
+    path = write_config()
+    with pytest.raises(UsageError, match="did not make"):
+        render(path, story_dir)  # the config's own folder
+    assert path.read_text().startswith("title: Test Story")

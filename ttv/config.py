@@ -6,6 +6,7 @@ the value received and what to do, before any backend is called.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -18,9 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ttv import backends as registry
 from ttv.backends.base import Backend, Stage, VideoModel
 from ttv.errors import ConfigError, Problem
+from ttv.plan import frame_count
 from ttv.script import Character, Shot
 from ttv.store.rundir import FROZEN_MARK
 from ttv.yamlsrc import Located, format_loc, load, loads, validate
+
+log = logging.getLogger(__name__)
 
 ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
@@ -75,12 +79,14 @@ class OutputConfig(BaseModel):
 class PipelineConfig(BaseModel):
     """The whole pipeline.yaml."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, coerce_numbers_to_str=True
+    )
 
     title: str | None = None
     prompt: str | None = None
     style: str = "cinematic, consistent characters"
-    seed: int = 0
+    seed: int = Field(0, strict=True)
     characters: list[Character] = Field(default_factory=list)
     shots: list[Shot] | None = None
     script: ScriptStage = Field(default_factory=ScriptStage)
@@ -152,6 +158,18 @@ def from_located(
     model, problems = validate(PipelineConfig, located, data)
     if model is None:
         raise ConfigError(problems, source=located.source)
+    if model.shots and prompt is not None:
+        problems.append(
+            Problem(
+                "--prompt",
+                f"{located.source} lists `shots`, so there is no story prompt to "
+                "replace; remove --prompt, or remove `shots` to have the script written",
+            )
+        )
+    elif model.shots and model.prompt:
+        log.warning(
+            "%s: `prompt` is not used because the config lists `shots`", located.source
+        )
 
     _resolve_paths(model, base_dir, out)
     problems += _check_story(model, located, prompt_given=prompt is not None)
@@ -164,10 +182,11 @@ def from_located(
         problems += check_shots(
             model.shots,
             model.characters,
-            built["clips"].capabilities(),  # type: ignore[attr-defined]
-            model.clips.duration,
-            lambda i, f: located.where(("shots", i, f) if f else ("shots", i)),
-            located.where(("clips", "duration")),
+            capabilities=built["clips"].capabilities(),  # type: ignore[attr-defined]
+            default_duration=model.clips.duration,
+            fps=model.output.fps,
+            where=lambda i, f: located.where(("shots", i, f) if f else ("shots", i)),
+            default_where=located.where(("clips", "duration")),
         )
     if problems:
         raise ConfigError(problems, source=located.source)
@@ -201,6 +220,16 @@ def _check_story(
                 "or list `shots` directly",
             )
         )
+    problems += _env_refs_outside_keys(located.data, located)
+    shot_ids = [s.id for s in model.shots or [] if s.id]
+    for i, shot in enumerate(model.shots or []):
+        if shot.id and shot_ids.count(shot.id) > 1:
+            problems.append(
+                Problem(
+                    located.where(("shots", i, "id")),
+                    f"shot id '{shot.id}' is used twice",
+                )
+            )
     seen: set[str] = set()
     for i, character in enumerate(model.characters):
         if character.id in seen:
@@ -211,6 +240,29 @@ def _check_story(
                 )
             )
         seen.add(character.id)
+    return problems
+
+
+def _env_refs_outside_keys(data, located: Located, loc=()) -> list[Problem]:
+    """`${VAR}` is for keys only; elsewhere it would be taken literally."""
+    if isinstance(data, dict):
+        items = data.items()
+    elif isinstance(data, list):
+        items = enumerate(data)
+    else:
+        secret = any("key" in str(p).lower() for p in loc if isinstance(p, str))
+        if isinstance(data, str) and ENV_REF.match(data.strip()) and not secret:
+            return [
+                Problem(
+                    located.where(loc),
+                    f"got {data!r}; environment references are read only for keys "
+                    "(api_key). Write the value itself",
+                )
+            ]
+        return []
+    problems = []
+    for key, value in items:
+        problems += _env_refs_outside_keys(value, located, (*loc, key))
     return problems
 
 
@@ -264,7 +316,11 @@ def _build_backends(
             )
             continue
         options, option_problems = validate(
-            cls.Options, located, stage_config.backend_options(), prefix=(stage,)
+            cls.Options,
+            located,
+            stage_config.backend_options(),
+            prefix=(stage,),
+            known=tuple(type(stage_config).model_fields),
         )
         problems += option_problems
         if options is not None:
@@ -300,8 +356,10 @@ def _check_aspect(video, output: OutputConfig, located: Located) -> list[Problem
 def check_shots(
     shots: list[Shot],
     characters: list[Character],
+    *,
     capabilities,
     default_duration: float,
+    fps: int,
     where,
     default_where: str = "clips.duration",
 ) -> list[Problem]:
@@ -343,6 +401,17 @@ def check_shots(
                         f"character '{cid}' is not defined (characters: {known})",
                     )
                 )
+        seconds = shot.duration or default_duration
+        needed = 2 if shot.transition == "continue" and i > 0 else 1
+        if frame_count(seconds, fps) < needed:
+            problems.append(
+                Problem(
+                    where(i, "duration"),
+                    f"{seconds:g} s at {fps} fps is {frame_count(seconds, fps)} "
+                    f"frame(s); this shot needs at least {needed} (a continuing shot "
+                    "gives its first frame to the join). Make it longer",
+                )
+            )
         if shot.duration is not None:
             why = capabilities.duration_problem(shot.duration)
             if why:

@@ -97,7 +97,6 @@ def _run(ctx: RunContext, started: float, stop_after: str | None, progress: bool
         return _finish(ctx, None, started, stop_after)
 
     final = stitch.ensure(ctx, made)
-    ctx.run_dir.forget(_artifact_names(ctx))
     return _finish(ctx, final, started, None)
 
 
@@ -168,10 +167,11 @@ def _check_script(
     problems = check_shots(
         script.shots,
         script.characters,
-        ctx.video.capabilities(),
-        ctx.config.model.clips.duration,
-        lambda i, f: where(("shots", i, f) if f else ("shots", i)),
-        f"{ctx.config.source}: clips.duration",
+        capabilities=ctx.video.capabilities(),
+        default_duration=ctx.config.model.clips.duration,
+        fps=ctx.output.fps,
+        where=lambda i, f: where(("shots", i, f) if f else ("shots", i)),
+        default_where=f"{ctx.config.source}: clips.duration",
     )
     problems += check_references(
         script.characters,
@@ -247,8 +247,14 @@ def _render(ctx: RunContext, references, stop_after: str | None, progress: bool)
                     scheduler.pump(pool, block=False)
             while want_clips and not scheduler.finished():
                 scheduler.pump(pool, block=True)
-        except BaseException:
+        except BaseException as exc:
             scheduler.cancel()
+            if isinstance(exc, KeyboardInterrupt) and scheduler.running:
+                log.warning(
+                    "stopping: waiting for %d clip(s) already sent to the video backend, "
+                    "so they are kept and not paid for again",
+                    len(scheduler.running),
+                )
             raise
         finally:
             bars.close()
@@ -322,13 +328,17 @@ class _ClipScheduler:
         refused = [e for e in self.failed.values() if isinstance(e, LastFrameRefused)]
         if refused:
             raise refused[0]
-        first = next(iter(self.failed.values()))
-        if len(self.failed) == 1 and isinstance(first, TTVError):
-            raise first
+        if len(self.failed) == 1:
+            name, error = next(iter(self.failed.items()))
+            if isinstance(error, ConfigError) or (
+                isinstance(error, TTVError) and name in str(error)
+            ):
+                raise error
+            raise RunError(f"clip {name}: {error}") from error
         lines = [f"  {name}: {error}" for name, error in sorted(self.failed.items())]
         raise RunError(
-            f"{len(self.failed)} of {len(self.steps)} clips failed; the others are "
-            "cached, fix the cause and run again (or `ttv resume`):\n"
+            f"{len(self.failed)} of {len(self.steps)} clips failed; finished clips are "
+            "cached. Fix the cause and run again (or `ttv resume`):\n"
             + "\n".join(lines)
         )
 
@@ -358,12 +368,17 @@ class _Bars:
         self.keyframes.close()
 
 
-def _artifact_names(ctx: RunContext) -> set[str]:
+def _expected(ctx: RunContext) -> dict[str, str]:
+    """Every file the plan puts in the run directory, by name, with its key."""
     plan = ctx.plan
-    names = {"final.mp4"}
-    names |= {f"keyframes/{k.name}.png" for k in plan.keyframes}
-    names |= {f"clips/{c.name}.mp4" for c in plan.clips}
-    names |= {f"keyframes/{c.name}_start.png" for c in plan.clips if c.first_from}
+    names = {"final.mp4": stitch.final_key(ctx)}
+    names |= {f"keyframes/{k.name}.png": k.key for k in plan.keyframes}
+    names |= {f"clips/{c.name}.mp4": c.key for c in plan.clips}
+    names |= {
+        f"keyframes/{c.name}_start.png": f"lastframe-{c.first_from.key}"
+        for c in plan.clips
+        if c.first_from
+    }
     return names
 
 
@@ -372,6 +387,9 @@ def _finish(
 ) -> RunResult:
     plan = ctx.plan
     backends = ctx.config.backends
+    # Files of an older plan (an edited shot, a shorter script) leave the run
+    # directory; the cache keeps them.
+    ctx.run_dir.keep_only(_expected(ctx))
     summary = {
         "run_dir": str(ctx.run_dir.root),
         "final": str(ctx.run_dir.final) if final else None,

@@ -8,6 +8,8 @@ a rerun will find cached, is known before anything is made.
 from __future__ import annotations
 
 import logging
+import math
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -119,6 +121,8 @@ def make_plan(
             "kind": "keyframe",
             "backend": images.identity(),
             "prompt": step.prompt,
+            "text": text,
+            "cast": step.cast,
             "seed": step.seed,
             **size,
             "previous": step.previous.key if step.previous else None,
@@ -156,7 +160,7 @@ def make_plan(
                 end_text=shot.end,
             ),
             duration=duration,
-            frames=max(1, round(duration * fps)),
+            frames=max(1, frame_count(duration, fps)),
             skip_first=1 if continues else 0,
             seed=seed + i,
             first=first,
@@ -167,6 +171,7 @@ def make_plan(
             "kind": "clip",
             "backend": video.identity(),
             "prompt": clip.prompt,
+            "motion": shot.motion,
             "duration": duration,
             "frames": clip.frames,
             "fps": fps,
@@ -183,6 +188,11 @@ def make_plan(
     )
 
 
+def frame_count(seconds: float, fps: int) -> int:
+    """Frames in a shot of `seconds` at `fps`, rounded half up."""
+    return math.floor(seconds * fps + 0.5)
+
+
 def _templates(prompts_dir: Path) -> dict[str, str]:
     from ttv.errors import ConfigError
 
@@ -191,12 +201,42 @@ def _templates(prompts_dir: Path) -> dict[str, str]:
         path = prompts_dir / f"{name}.txt"
         try:
             out[name] = path.read_text(encoding="utf-8")
-        except OSError:
+        except (OSError, UnicodeDecodeError):
             raise ConfigError(
-                f"prompt template {path} is missing; restore it from the ttv repository "
-                "or point `prompts_dir` at a folder that has keyframe.txt and clip.txt"
+                f"prompt template {path} is missing or unreadable; restore it from the "
+                "ttv repository, or set TTV_PROMPTS_DIR to a folder that has "
+                "keyframe.txt and clip.txt"
             ) from None
+        _check_template(path, out[name])
     return out
+
+
+TEMPLATE_FIELDS = {
+    "style", "title", "shot_number", "transition", "motion", "cast", "which", "text",
+    "start_text", "end_text",
+}  # fmt: skip
+
+
+def _check_template(path: Path, text: str) -> None:
+    """Only plain {name} fields that ttv fills; anything else is a clear error."""
+    from ttv.errors import ConfigError
+
+    try:
+        parsed = [
+            (name, spec, conv)
+            for _, name, spec, conv in string.Formatter().parse(text)
+            if name is not None
+        ]
+    except ValueError as exc:
+        raise ConfigError(
+            f"prompt template {path}: {exc}; write a literal brace as {{{{ or }}}}"
+        ) from None
+    for name, spec, conv in parsed:
+        if name not in TEMPLATE_FIELDS or spec or conv:
+            known = ", ".join("{" + f + "}" for f in sorted(TEMPLATE_FIELDS))
+            raise ConfigError(
+                f"prompt template {path}: unsupported field {{{name}}}; use one of {known}"
+            )
 
 
 def _fill(template: str, script: Script, shot: Shot, index: int, **values: str) -> str:
@@ -213,11 +253,4 @@ def _fill(template: str, script: Script, shot: Shot, index: int, **values: str) 
         else "No characters.",
         **values,
     }
-    return template.format_map(_Missing(fields)).strip()
-
-
-class _Missing(dict):
-    """format_map that leaves unknown {fields} in a user's template as written."""
-
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
+    return template.format_map(fields).strip()

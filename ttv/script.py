@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from ttv.store import atomic
 
@@ -23,14 +23,27 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Ids end up in file names and prompts: keep them short, lower case and path-safe.
-Slug = Annotated[
-    str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", strip_whitespace=True)
-]
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+def _slug(value: str) -> str:
+    if not SLUG.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid id: use 1-40 lower-case letters, digits, - or _, "
+            "starting with a letter or digit (ids become file names)"
+        )
+    return value
+
+
+Slug = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_slug)]
 Transition = Literal["cut", "continue"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Numbers are fine as text ("title: 1984"); nothing else is coerced.
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, coerce_numbers_to_str=True
+    )
 
 
 class Character(_Strict):

@@ -18,6 +18,22 @@ from ttv.store.cache import digest
 log = logging.getLogger(__name__)
 
 
+def final_recipe(ctx: RunContext) -> dict:
+    """Everything that determines final.mp4."""
+    out = ctx.output
+    return {
+        "kind": "final",
+        "clips": [[c.key, c.skip_first, c.kept_frames] for c in ctx.plan.clips],
+        "width": out.width,
+        "height": out.height,
+        "fps": out.fps,
+    }
+
+
+def final_key(ctx: RunContext) -> str:
+    return digest(final_recipe(ctx))
+
+
 def ensure(ctx: RunContext, clips: dict[str, Path]) -> Path:
     """final.mp4 for the plan, from the cache or joined now."""
     plan = ctx.plan
@@ -26,13 +42,7 @@ def ensure(ctx: RunContext, clips: dict[str, Path]) -> Path:
         Segment(clips[c.name], skip_first=c.skip_first, out_frames=c.kept_frames)
         for c in plan.clips
     ]
-    recipe = {
-        "kind": "final",
-        "clips": [[c.key, c.skip_first, c.kept_frames] for c in plan.clips],
-        "width": out.width,
-        "height": out.height,
-        "fps": out.fps,
-    }
+    recipe = final_recipe(ctx)
     key = digest(recipe)
 
     def validate(path: Path) -> None:

@@ -87,22 +87,28 @@ def loads(text: str, source: str) -> Located:
 def _construct(node: yaml.Node, loc: Loc, lines: dict[Loc, int], source: str) -> Any:
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
+        merged: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.SafeLoader(" ").construct_object(key_node)
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`
+                for part in _merge_sources(value_node):
+                    for k, v in _construct(part, loc, lines, source).items():
+                        merged.setdefault(k, v)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _error(key_node, source, "keys must be plain text")
+            key = _scalar(key_node, source)
             child = (*loc, key)
+            if not isinstance(key, str | int | float | bool) or key is None:
+                raise _error(key_node, source, "keys must be plain text")
             if key in out:
-                raise ConfigError(
-                    [
-                        Problem(
-                            f"{source}:{key_node.start_mark.line + 1}",
-                            f"key '{format_loc(child)}' appears twice; keep one",
-                        )
-                    ],
-                    source=source,
+                raise _error(
+                    key_node,
+                    source,
+                    f"key '{format_loc(child)}' appears twice; keep one",
                 )
             lines[child] = key_node.start_mark.line + 1
             out[key] = _construct(value_node, child, lines, source)
-        return out
+        return {**merged, **out}
     if isinstance(node, yaml.SequenceNode):
         items = []
         for i, item in enumerate(node.value):
@@ -110,48 +116,86 @@ def _construct(node: yaml.Node, loc: Loc, lines: dict[Loc, int], source: str) ->
             lines[child] = item.start_mark.line + 1
             items.append(_construct(item, child, lines, source))
         return items
-    return yaml.SafeLoader(" ").construct_object(node)
+    return _scalar(node, source)
+
+
+def _merge_sources(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return [node]
+
+
+def _scalar(node: yaml.Node, source: str) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        raise _error(node, source, "expected a plain value here")
+    try:
+        return yaml.SafeLoader(" ").construct_object(node)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise _error(node, source, f"cannot read this value ({problem})") from None
+
+
+def _error(node: yaml.Node, source: str, message: str) -> ConfigError:
+    where = f"{source}:{node.start_mark.line + 1}"
+    return ConfigError([Problem(where, message)], source=source)
 
 
 def validate(
-    model: type[BaseModel], located: Located, data: Any = None, prefix: Loc = ()
+    model: type[BaseModel],
+    located: Located,
+    data: Any = None,
+    prefix: Loc = (),
+    known: tuple[str, ...] = (),
 ):
     """Validate `data` (default: all of `located`) into `model`, collecting every problem.
 
-    Unknown keys are reported (with a close match when there is one) and then dropped,
-    so the rest of the file is still checked and all problems come back together.
-    Returns (instance or None, problems).
+    Each pass reports what is wrong and drops it (an unknown key, or a bad value where
+    a default can stand in), so the rest of the file is still checked and all problems
+    come back together. `known` adds keys that are valid here but handled elsewhere,
+    for "did you mean". Returns (instance or None, problems): an instance with
+    problems means "valid once those are fixed", good for further checks only.
     """
-    data = located.data if data is None else data
-    data = copy.deepcopy(data)
+    data = copy.deepcopy(located.data if data is None else data)
     problems: list[Problem] = []
-    for _ in range(20):  # each pass drops the unknown keys the previous one found
+    reported: set[Loc] = set()
+    for _ in range(20):
         try:
             return model.model_validate(data), problems
         except ValidationError as exc:
-            unknown = [e for e in exc.errors() if e["type"] == "extra_forbidden"]
-            if not unknown:
-                problems += [_problem(e, located, prefix, model) for e in exc.errors()]
+            errors = [e for e in exc.errors() if not _under(tuple(e["loc"]), reported)]
+            if not errors:
+                return None, problems  # only what was dropped is still missing
+            dropped = False
+            for err in errors:
+                loc = tuple(err["loc"])
+                reported.add(loc)
+                problems.append(_problem(err, located, prefix, model, known))
+                if err["type"] != "missing":
+                    dropped |= _drop(data, loc)
+            if not dropped:
                 return None, problems
-            for err in unknown:
-                problems.append(_problem(err, located, prefix, model))
-                _drop(data, err["loc"])
     return None, problems
 
 
+def _under(loc: Loc, reported: set[Loc]) -> bool:
+    return any(loc[: len(r)] == r for r in reported)
+
+
 def _problem(
-    err: dict, located: Located, prefix: Loc, model: type[BaseModel]
+    err: dict, located: Located, prefix: Loc, model: type[BaseModel], known=()
 ) -> Problem:
     loc = (*prefix, *err["loc"])
     where = located.where(loc)
     got = err.get("input")
     if err["type"] == "extra_forbidden":
         allowed = _allowed_keys(model, err["loc"][:-1])
+        if len(err["loc"]) == 1:
+            allowed += list(known)
         hint = difflib.get_close_matches(str(err["loc"][-1]), allowed, n=1)
         msg = "unknown key"
-        msg += f"; did you mean '{hint[0]}'?" if hint else ""
+        msg += f"; did you mean '{hint[0]}'?" if hint else "."
         if allowed:
-            msg += f" Allowed here: {', '.join(sorted(allowed))}."
+            msg += f" Allowed here: {', '.join(sorted(set(allowed)))}."
         return Problem(where, msg)
     if err["type"] == "missing":
         return Problem(where, "required but missing; add it")
@@ -194,12 +238,15 @@ def _model_in(annotation: Any) -> Any:
     return None
 
 
-def _drop(data: Any, loc: Loc) -> None:
+def _drop(data: Any, loc: Loc) -> bool:
+    """Remove the value at `loc` from nested dicts; True if something was removed."""
     parent = data
     for part in loc[:-1]:
         try:
             parent = parent[part]
         except (KeyError, IndexError, TypeError):
-            return
-    if isinstance(parent, dict):
-        parent.pop(loc[-1], None)
+            return False
+    if isinstance(parent, dict) and loc and loc[-1] in parent:
+        del parent[loc[-1]]
+        return True
+    return False

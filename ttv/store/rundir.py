@@ -113,11 +113,11 @@ class RunDir:
         name = dest.relative_to(self.root).as_posix()
         return self._manifest["artifacts"].get(name)
 
-    def forget(self, names: set[str]) -> None:
-        """Drop artifacts that are no longer part of the run (a shorter edited script)."""
+    def keep_only(self, expected: dict[str, str]) -> None:
+        """Remove files whose name or key is not in `expected` (name -> key)."""
         with self._lock:
-            for name in list(self._manifest["artifacts"]):
-                if name not in names:
+            for name, entry in list(self._manifest["artifacts"].items()):
+                if expected.get(name) != entry.get("key"):
                     del self._manifest["artifacts"][name]
                     (self.root / name).unlink(missing_ok=True)
             self._save_manifest()
