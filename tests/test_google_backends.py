@@ -192,3 +192,39 @@ def test_literal_key_in_config_is_refused_without_echo(google_config):
         load_config(path)
     assert "script.api_key" in str(caught.value)
     assert "AIzaFAKE123" not in str(caught.value)
+
+
+def test_plan_prices_the_run_and_spends_nothing(fake, google_config, tmp_path):
+    from ttv.dry_run import ASSUMED_SHOTS, dry_run
+
+    path = google_config()
+    plan = dry_run(load_config(path), tmp_path / "run")
+    assert fake.requests == []
+    assert plan["script_call"] and not plan["script_known"]
+    assert plan["calls"] == {"script": 1, "keyframes": 2 * ASSUMED_SHOTS, "clips": 6}
+    veo = 6 * 4 * 0.10  # six 4 s clips of veo-3.1-fast without audio
+    keyframes = 12 * 0.039
+    assert plan["cost_usd"] == pytest.approx(veo + keyframes, abs=0.02)
+
+    render(path, tmp_path / "run")
+    again = dry_run(load_config(path), tmp_path / "run")
+    assert again["calls"] == {"script": 0, "keyframes": 0, "clips": 0}
+    assert again["cost_usd"] == 0
+
+
+def test_refused_last_frame_falls_back_to_first_frame_chaining(
+    fake, google_config, tmp_path, caplog
+):
+    fake.refuse_last_frame("veo-3.1-fast-generate-001")
+    result = render(google_config(), tmp_path / "run")
+    refusals = [m for m in caplog.messages if "refused a last frame" in m]
+    assert len(refusals) == 1  # said once per run
+    creates = [r for r in fake.requests if r.endpoint == "predictLongRunning"]
+    accepted = [r for r in creates if r.status == 200]
+    assert all("lastFrame" not in r.body["instances"][0] for r in accepted)
+    assert len(accepted) == result.summary["shots"]
+    assert probe(result.final).frame_count == result.summary["frames"]
+    # A later run in this directory remembers, and sends no last frame at all.
+    before = fake.count("predictLongRunning")
+    render(google_config(), tmp_path / "run")
+    assert fake.count("predictLongRunning") == before

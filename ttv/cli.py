@@ -77,6 +77,15 @@ def _parser() -> argparse.ArgumentParser:
     _stop_after(run)
     run.set_defaults(func=_cmd_run)
 
+    plan = sub.add_parser(
+        "plan", parents=[common], help="show shots, calls and cost; spend nothing"
+    )
+    plan.add_argument("config", type=Path, help="pipeline YAML file")
+    plan.add_argument("--prompt", help="story prompt (overrides the config's prompt)")
+    plan.add_argument("--out", help="run directory whose cache counts as done")
+    plan.add_argument("--json", action="store_true", help="print JSON for scripts")
+    plan.set_defaults(func=_cmd_plan)
+
     resume = sub.add_parser(
         "resume", parents=[common], help="continue a run from its own frozen config"
     )
@@ -120,6 +129,61 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     result = run(config, stop_after=args.stop_after, progress=not args.no_progress)
     _print_summary(result.summary)
     return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    import json
+
+    from ttv.config import load_config
+    from ttv.dry_run import dry_run
+
+    config = load_config(args.config, prompt=args.prompt, out=args.out)
+    plan = dry_run(config, Path(args.out) if args.out else None)
+    if args.json:
+        print(json.dumps(plan, indent=2))
+        return 0
+    b = plan["backends"]
+    print(f'ttv plan: "{plan["title"]}" into {plan["run_dir"]}')
+    print(
+        "  backends "
+        + ", ".join(f"{s} {v['name']} ({v['model']})" for s, v in b.items())
+    )
+    if plan["script_call"]:
+        known = (
+            ""
+            if plan["script_known"]
+            else f" (shots below assume {len(plan['shots'])})"
+        )
+        print(f"  script   1 call, about ${plan['script_cost_usd']:.2f}{known}")
+    print(
+        f"  {'shot':<8}{'trans.':<10}{'s':>5}{'frames':>8}  {'keyframes':<10}"
+        f"{'clip':<7}{'cost':>8}  characters"
+    )
+    for r in plan["shots"]:
+        print(
+            f"  {r['shot']:<8}{r['transition']:<10}{r['seconds']:>5g}{r['frames']:>8}  "
+            f"{str(r['new_keyframes']) + ' new':<10}{'new' if r['new_clip'] else 'cached':<7}"
+            f"{_usd(r['cost_usd']):>8}  {', '.join(r['characters'])}"
+        )
+    calls = plan["calls"]
+    print(
+        f"  total    {plan['frames']} frames = {plan['seconds']:g} s; calls: script "
+        f"{calls['script']}, keyframes {calls['keyframes']}, clips {calls['clips']}; "
+        f"about ${plan['cost_usd']:.2f} at list prices"
+    )
+    if plan["budget_usd"] is not None:
+        verdict = "within" if plan["cost_usd"] <= plan["budget_usd"] else "OVER"
+        print(f"  budget   ${plan['budget_usd']:.2f} ({verdict} budget)")
+    if not plan["last_frame"]:
+        print(
+            "  note     the video model takes no last frame: continuing shots start "
+            "on the previous clip's last frame"
+        )
+    return 0
+
+
+def _usd(value: float) -> str:
+    return f"${value:.2f}"
 
 
 def _print_summary(s: dict) -> None:

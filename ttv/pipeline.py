@@ -83,7 +83,7 @@ def run(
 def _run(ctx: RunContext, started: float, stop_after: str | None, progress: bool):
     script = script_stage.ensure(ctx)
     references, reference_keys = _check_script(ctx, script)
-    ctx.plan = _plan(ctx, script, reference_keys)
+    ctx.plan = plan_for(ctx, script, reference_keys)
     _announce(ctx)
     if stop_after == "script":
         return _finish(ctx, None, started, stop_after)
@@ -112,7 +112,7 @@ def _fall_back_to_first_frames(ctx: RunContext, exc: Exception, reference_keys) 
     ctx.run_dir.journal.record(
         "last_frame_refused", video.model or "", backend=video.name
     )
-    ctx.plan = _plan(ctx, ctx.plan.script, reference_keys)
+    ctx.plan = plan_for(ctx, ctx.plan.script, reference_keys)
 
 
 def _open(config: Config, run_dir: Path) -> RunContext:
@@ -141,9 +141,13 @@ def _open(config: Config, run_dir: Path) -> RunContext:
     except OSError as exc:
         rundir.release()
         raise UsageError(f"cannot write to {run_dir} or its cache: {exc}") from exc
+    return context(config, rundir, cache_dir)
+
+
+def context(config: Config, rundir: RunDir, cache_dir: Path) -> RunContext:
+    """The run context, with what earlier runs in this directory learned."""
     video = config.backends["clips"]
-    journal = rundir.journal
-    if journal.last(video.model or "", "last_frame_refused"):
+    if rundir.journal.last(video.model or "", "last_frame_refused"):
         log.warning(
             "%s refused a last frame in an earlier run: continuing shots start on the "
             "previous clip's last frame", video.model,
@@ -190,7 +194,7 @@ def _script_places(path: Path):
     return lambda loc: located.where(loc) if located else f"{path}: {loc}"
 
 
-def _plan(ctx: RunContext, script: Script, reference_keys: dict[str, str]):
+def plan_for(ctx: RunContext, script: Script, reference_keys: dict[str, str]):
     out = ctx.output
     return make_plan(
         script,
@@ -300,7 +304,12 @@ class _ClipScheduler:
                 self.bars.clips.update()
             else:
                 self.failed[step.name] = error
-                log.error("clip %s failed: %s", step.name, error)
+                if isinstance(error, LastFrameRefused):
+                    log.debug("%s", error)  # said once, by the fallback
+                elif step.name in str(error):
+                    log.error("%s", error)
+                else:
+                    log.error("clip %s failed: %s", step.name, error)
 
     def _ready(self, step: ClipStep) -> bool:
         frames = [f.key for f in (step.first, step.last) if f is not None]

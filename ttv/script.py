@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -18,6 +19,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from ttv.store import atomic
 
 if TYPE_CHECKING:
+    from ttv.backends.base import ScriptRequest
+    from ttv.config import Config
     from ttv.context import RunContext
 
 log = logging.getLogger(__name__)
@@ -129,18 +132,21 @@ def load_file(path: Path, characters_base: Path | None = None):
     return script, source_key, located
 
 
-def ensure(ctx: RunContext) -> Script:
-    """The script for this run: the run's script.yaml if it came from this config, else new.
+@dataclass(frozen=True)
+class ScriptSource:
+    """Where this config's script comes from, and the key that names it."""
 
-    A script.yaml whose `source` matches the current config is used as it stands, with the
-    user's edits. If the story in the config changed, a new script is written and the old
-    file is kept beside it as script.yaml.bak.
-    """
+    key: str
+    script: Script | None  # the config lists its shots
+    request: ScriptRequest | None  # or the script writer is asked
+
+
+def source(config: Config) -> ScriptSource:
+    """The script source of a config: its own shots, or a request to the writer."""
     from ttv.backends.base import ScriptRequest
     from ttv.store.cache import digest
 
-    model = ctx.config.model
-    writer = ctx.writer
+    model = config.model
     if model.shots:
         script = Script(
             title=model.title or "Untitled",
@@ -148,31 +154,53 @@ def ensure(ctx: RunContext) -> Script:
             characters=model.characters,
             shots=model.shots,
         )
-        source_key = digest(
-            {"kind": "script", "from": "config", "script": _json(script)}
-        )
-        request = None
-    else:
-        request = ScriptRequest(
-            prompt=model.prompt or "",
-            title=model.title,
-            style=model.style,
-            characters=model.characters,
-            default_duration=model.clips.duration,
-            shot_count=model.script.shots,
-        )
-        recipe = {
-            "kind": "script",
-            "writer": writer.identity(),
-            "prompt": request.prompt,
-            "title": request.title,
-            "style": request.style,
-            "characters": [_json(c) for c in request.characters],
-            "duration": request.default_duration,
-            "shots": request.shot_count,
-        }
-        source_key = digest(recipe)
-        script = None
+        key = digest({"kind": "script", "from": "config", "script": _json(script)})
+        return ScriptSource(key, script, None)
+    request = ScriptRequest(
+        prompt=model.prompt or "",
+        title=model.title,
+        style=model.style,
+        characters=model.characters,
+        default_duration=model.clips.duration,
+        shot_count=model.script.shots,
+    )
+    recipe = {
+        "kind": "script",
+        "writer": config.backends["script"].identity(),
+        "prompt": request.prompt,
+        "title": request.title,
+        "style": request.style,
+        "characters": [_json(c) for c in request.characters],
+        "duration": request.default_duration,
+        "shots": request.shot_count,
+    }
+    return ScriptSource(digest(recipe), None, request)
+
+
+def peek(ctx: RunContext) -> Script | None:
+    """The script a run would use, if it exists without asking the writer."""
+    src = source(ctx.config)
+    path = ctx.run_dir.script
+    for candidate in (path, _shelf(path, src.key)):
+        if candidate.exists() and _source_of(candidate) == src.key:
+            return load_file(candidate)[0]
+    if src.script is not None:
+        return src.script
+    cached = ctx.cache.lookup("script", src.key, ".json", _validate_json)
+    if cached is not None:
+        return Script.model_validate_json(cached.read_text(encoding="utf-8"))
+    return None
+
+
+def ensure(ctx: RunContext) -> Script:
+    """The script for this run: the run's script.yaml if it came from this config, else new.
+
+    A script.yaml whose `source` matches the current config is used as it stands, with the
+    user's edits. If the story in the config changed, a new script is written and the old
+    file, edits and all, is shelved beside it until the config comes back to that story.
+    """
+    src = source(ctx.config)
+    source_key, script, request = src.key, src.script, src.request
 
     path = ctx.run_dir.script
     if path.exists() and _source_of(path) != source_key:

@@ -18,24 +18,10 @@ from ttv.script import Character, Script, Shot
 
 # Phrases that open a new scene: the shot after them is a cut, not a continuation.
 CUT_CUES = (
-    "later",
-    "meanwhile",
-    "elsewhere",
-    "that night",
-    "the next",
-    "next morning",
-    "years",
-    "days later",
-    "at dawn",
-    "at dusk",
-    "back at",
-    "cut to",
-    "suddenly",
-    "in the morning",
-    "at night",
-    "hours later",
-    "far away",
-)
+    "later", "meanwhile", "elsewhere", "that night", "the next day", "next morning",
+    "years", "at dawn", "at dusk", "cut to", "in the morning", "at night",
+    "far away", "that evening", "suddenly",
+)  # fmt: skip
 # Verbs that suggest a camera move for the shot.
 MOTION_CUES = (
     (
@@ -103,10 +89,43 @@ class OfflineScriptWriter(ScriptWriter):
         )
 
 
+ABBREVIATIONS = {
+    "dr",
+    "mr",
+    "mrs",
+    "ms",
+    "st",
+    "prof",
+    "capt",
+    "col",
+    "gen",
+    "lt",
+    "sgt",
+    "vs",
+    "etc",
+    "no",
+}
+
+
 def _sentences(prompt: str) -> list[str]:
+    """Split on sentence ends in any script: . ! ? … and the CJK full stops."""
     text = " ".join(prompt.split())
-    parts = re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'])", text)
-    return [p.strip() for p in parts if p.strip()]
+    pieces = re.split(r"(?<=[.!?…。！？])[\"'”’)\]]*\s*", text)
+    out: list[str] = []
+    for piece in (p.strip() for p in pieces):
+        if not piece:
+            continue
+        if out and _continues(out[-1], piece):
+            out[-1] = f"{out[-1]} {piece}"
+        else:
+            out.append(piece)
+    return out
+
+
+def _continues(previous: str, piece: str) -> bool:
+    """True when the split fell after an abbreviation or before a lower-case word."""
+    last_word = previous.rstrip(".").rsplit(" ", 1)[-1].lower()
+    return last_word in ABBREVIATIONS or piece[0].islower()
 
 
 def _group(sentences: list[str], count: int | None) -> list[str]:
@@ -139,7 +158,7 @@ def _cast(text: str, characters: list[Character]) -> list[str]:
 
 def _is_cut(text: str) -> bool:
     lowered = text.lower()
-    return any(cue in lowered for cue in CUT_CUES)
+    return any(re.search(rf"\b{re.escape(cue)}\b", lowered) for cue in CUT_CUES)
 
 
 def _motion(text: str, index: int) -> str:
