@@ -228,3 +228,83 @@ def test_refused_last_frame_falls_back_to_first_frame_chaining(
     before = fake.count("predictLongRunning")
     render(google_config(), tmp_path / "run")
     assert fake.count("predictLongRunning") == before
+
+
+def with_option(path, stage: str, option: str):
+    """Add `option` (a 'key: value' line) to a stage section of a config file."""
+    text = path.read_text().replace(f"{stage}:\n", f"{stage}:\n  {option}\n", 1)
+    path.write_text(text)
+    return path
+
+
+def test_server_errors_are_retried_with_backoff(fake, google_config, tmp_path):
+    fake.fail_next("generateContent", Fault.unavailable(), times=2)
+    render(google_config(), tmp_path / "run", stop_after="script")
+    statuses = [r.status for r in fake.requests if r.endpoint == "generateContent"]
+    assert statuses == [503, 503, 200]
+
+
+def test_timed_out_request_is_retried(fake, google_config, tmp_path):
+    path = with_option(google_config(), "keyframes", "timeout: 0.5")
+    render(path, tmp_path / "run", stop_after="script")
+    fake.fail_next("generateContent", Fault.slow(2))
+    render(path, tmp_path / "run", stop_after="keyframes")
+    first = [r for r in fake.requests if r.endpoint == "generateContent"][1:]
+    assert len(first) == 1 + sum(1 for _ in (tmp_path / "run" / "keyframes").iterdir())
+
+
+def test_timed_out_veo_create_is_not_resent(fake, google_config, tmp_path):
+    path = with_option(google_config(), "clips", "timeout: 0.5")
+    fake.fail_next("predictLongRunning", Fault.slow(2))
+    with pytest.raises(RunError, match="may have started a job"):
+        render(path, tmp_path / "run")
+    slow = [r for r in fake.requests if r.endpoint == "predictLongRunning"]
+    # The timed-out create went out once; the other shots' creates went ahead.
+    assert len({r.body["instances"][0]["prompt"] for r in slow}) == len(slow)
+
+
+def test_failed_operation_is_reported_with_the_providers_reason(
+    fake, google_config, tmp_path
+):
+    fake.fail_next("predictLongRunning", Fault.operation_error(13, "Internal error."))
+    with pytest.raises(
+        BackendError, match="shot01.*Veo failed the job.*Internal error"
+    ):
+        render(google_config(), tmp_path / "run")
+
+
+def test_vanished_operation_is_made_anew_on_the_next_run(fake, google_config, tmp_path):
+    fake.fail_next("predictLongRunning", Fault.vanishes())
+    with pytest.raises(BackendError, match="no longer knows operation"):
+        render(google_config(), tmp_path / "run")
+    creates = fake.count("predictLongRunning")
+    result = render(google_config(), tmp_path / "run")
+    assert fake.count("predictLongRunning") == creates + 1  # only the lost clip
+    assert result.final is not None
+
+
+def test_invalid_script_reply_is_asked_again(fake, google_config, tmp_path, caplog):
+    fake.fail_next("generateContent", Fault.invalid_json())
+    result = render(google_config(), tmp_path / "run", stop_after="script")
+    assert fake.count("generateContent") == 2
+    assert result.summary["shots"] >= 1
+    assert any("invalid reply" in m for m in caplog.messages)
+
+
+def test_empty_script_replies_fail_clearly(fake, google_config, tmp_path):
+    fake.fail_next("generateContent", Fault.empty_reply(), times=3)
+    with pytest.raises(BackendError, match="no valid script after 3 tries.*empty"):
+        render(google_config(), tmp_path / "run", stop_after="script")
+
+
+def test_softened_retry_after_a_refusal(fake, google_config, tmp_path):
+    path = with_option(google_config(), "keyframes", "soften_retries: 1")
+    render(path, tmp_path / "run", stop_after="script")
+    fake.fail_next("generateContent", Fault.image_finish("IMAGE_SAFETY"))
+    render(path, tmp_path / "run", stop_after="keyframes")
+    refused, retried = [r for r in fake.requests if r.endpoint == "generateContent"][
+        1:3
+    ]
+    last_text = retried.body["contents"][0]["parts"][-1]["text"]
+    assert "family friendly" in last_text
+    assert refused.body["contents"][0]["parts"][-1]["text"] in last_text
