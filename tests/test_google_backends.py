@@ -308,3 +308,37 @@ def test_softened_retry_after_a_refusal(fake, google_config, tmp_path):
     last_text = retried.body["contents"][0]["parts"][-1]["text"]
     assert "family friendly" in last_text
     assert refused.body["contents"][0]["parts"][-1]["text"] in last_text
+
+
+def test_keys_never_reach_the_run_directory(fake, google_config, tmp_path, monkeypatch):
+    monkeypatch.setenv("GEMINI_API_KEY", fake.api_key)
+    render(google_config(), tmp_path / "run")
+    for path in (tmp_path / "run").rglob("*"):
+        if path.is_file():
+            assert fake.api_key.encode() not in path.read_bytes(), path
+
+
+def test_video_concurrency_limit_holds(fake, google_config, tmp_path):
+    shot = {"transition": "cut", "characters": ["eileen"], "motion": "pan left"}
+    fake.script_reply = lambda request: {
+        "title": "Four",
+        "shots": [
+            {**shot, "start": f"s{i}", "end": f"e{i}", "duration": 4} for i in range(4)
+        ],
+    }
+    fake.polls_to_finish = 4
+    result = render(google_config(), tmp_path / "run")  # clips.concurrency is 2
+    assert result.summary["shots"] == 4
+    events = [
+        (r.received, +1) for r in fake.requests if r.endpoint == "predictLongRunning"
+    ]
+    last_poll: dict[str, float] = {}
+    for r in fake.requests:
+        if r.endpoint == "fetchPredictOperation":
+            last_poll[r.body["operationName"]] = r.received
+    events += [(t, -1) for t in last_poll.values()]
+    running = peak = 0
+    for _, step in sorted(events):
+        running += step
+        peak = max(peak, running)
+    assert peak == 2
