@@ -117,8 +117,14 @@ def png(colour=(200, 30, 30), size=(64, 36)) -> bytes:
 
 def post(base_url: str, path: str, body, key: str | None = KEY) -> tuple[int, dict]:
     """A raw POST to the fake, for what the SDK never sends (bad base64, no key)."""
-    data = json.dumps(body).encode()
-    request = urllib.request.Request(base_url + path, data=data, method="POST")
+    return send("POST", base_url, path, json.dumps(body).encode(), key)
+
+
+def send(
+    method: str, base_url: str, path: str, data: bytes | None, key: str | None = KEY
+) -> tuple[int, dict]:
+    """A raw request to the fake, bypassing any proxy; (status, JSON reply)."""
+    request = urllib.request.Request(base_url + path, data=data, method=method)
     request.add_header("Content-Type", "application/json")
     if key is not None:
         request.add_header("x-goog-api-key", key)
@@ -433,6 +439,91 @@ def test_unknown_models_are_not_found(gemini, vertex):
     with pytest.raises(errors.ClientError) as caught:
         vertex.models.generate_videos(model="veo-0-nope", source=source())
     assert caught.value.code == 404
+
+
+# -- model metadata (models.get: free, checks the key and the model id) --------------
+
+GEMINI_MODEL = "/v1beta/models/gemini-2.5-flash"
+
+
+def test_models_get_known_models_in_both_modes(fake, gemini, vertex):
+    model = gemini.models.get(model="gemini-2.5-flash")
+    # Developer API: GET {base}/v1beta/models/{model}, a Model resource.
+    assert model.name == "models/gemini-2.5-flash" and model.display_name
+    assert "generateContent" in model.supported_actions
+    assert model.input_token_limit and model.output_token_limit
+    assert gemini.models.get(model="models/gemini-2.5-flash-image").name == (
+        "models/gemini-2.5-flash-image"
+    )
+
+    # Vertex express mode: GET {base}/v1beta1/publishers/google/models/{model}; of
+    # the PublisherModel the SDK keeps only name and version (versionId).
+    veo = vertex.models.get(model=VEO)
+    assert veo.name == f"publishers/google/models/{VEO}" and veo.version
+    assert veo.display_name is None and veo.supported_actions is None
+
+    assert [(r.method, r.path, r.status) for r in fake.requests] == [
+        ("GET", GEMINI_MODEL, 200),
+        ("GET", "/v1beta/models/gemini-2.5-flash-image", 200),
+        ("GET", f"/v1beta1/publishers/google/models/{VEO}", 200),
+    ]
+    assert fake.count("getModel") == 3
+    assert fake.requests[0].model == "gemini-2.5-flash"
+
+
+@pytest.mark.parametrize(
+    ("mode", "model"),
+    [
+        ("gemini", "gemini-0-nope"),
+        ("gemini", VEO),  # the fake serves Veo only in Vertex mode
+        ("vertex", "veo-0-nope"),
+        ("vertex", "gemini-2.5-flash"),  # and Gemini only on the Developer API
+    ],
+)
+def test_models_get_unknown_model_is_not_found(fake, request, mode, model):
+    client = request.getfixturevalue(mode)
+    with pytest.raises(errors.ClientError) as caught:
+        client.models.get(model=model)
+    assert (caught.value.code, caught.value.status) == (404, "NOT_FOUND")
+    assert model in caught.value.message
+    assert fake.count("getModel") == 1
+
+
+@pytest.mark.parametrize(
+    ("vertexai", "model", "api_version"),
+    [(False, "gemini-2.5-flash", "v1beta"), (True, VEO, None)],
+)
+def test_models_get_refuses_a_wrong_key(fake, vertexai, model, api_version):
+    options = types.HttpOptions(base_url=fake.base_url, api_version=api_version)
+    client = genai.Client(vertexai=vertexai, api_key="wrong-key", http_options=options)
+    with pytest.raises(errors.ClientError) as caught:
+        client.models.get(model=model)
+
+    error = caught.value
+    assert (error.code, error.status) == (403, "PERMISSION_DENIED")
+    assert error.details["error"]["details"][0]["reason"] == "API_KEY_INVALID"
+    assert fake.count("getModel") == 1
+    assert "wrong-key" not in repr(fake.requests)
+
+
+def test_models_get_without_a_key_and_by_post(fake):
+    status, body = send("GET", fake.base_url, GEMINI_MODEL, None, key=None)
+    assert status == 401 and body["error"]["status"] == "UNAUTHENTICATED"
+    status, _ = send("GET", fake.base_url, f"{GEMINI_MODEL}?key={KEY}", None, None)
+    assert status == 200
+    # The model resource answers GET only.
+    assert send("POST", fake.base_url, GEMINI_MODEL, b"{}")[0] == 404
+    assert fake.count("getModel") == 3
+
+
+def test_models_get_takes_faults(fake, gemini):
+    fake.fail_next("getModel", Fault.unavailable())
+    with pytest.raises(errors.ServerError) as caught:
+        gemini.models.get(model="gemini-2.5-flash")
+    assert caught.value.code == 503
+    assert gemini.models.get(model="gemini-2.5-flash").name
+    with pytest.raises(ValueError, match="does not apply"):
+        fake.fail_next("getModel", Fault.text_only())
 
 
 # -- Veo -----------------------------------------------------------------------------

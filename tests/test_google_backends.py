@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -230,6 +231,12 @@ def test_refused_last_frame_falls_back_to_first_frame_chaining(
     assert fake.count("predictLongRunning") == before
 
 
+def wait_idle(fake, limit: float = 10.0) -> None:
+    deadline = time.monotonic() + limit
+    while fake.in_flight and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def with_option(path, stage: str, option: str):
     """Add `option` (a 'key: value' line) to a stage section of a config file."""
     text = path.read_text().replace(f"{stage}:\n", f"{stage}:\n  {option}\n", 1)
@@ -249,6 +256,7 @@ def test_timed_out_request_is_retried(fake, google_config, tmp_path):
     render(path, tmp_path / "run", stop_after="script")
     fake.fail_next("generateContent", Fault.slow(2))
     render(path, tmp_path / "run", stop_after="keyframes")
+    wait_idle(fake)  # the timed-out request is recorded once the fake answers it
     first = [r for r in fake.requests if r.endpoint == "generateContent"][1:]
     assert len(first) == 1 + sum(1 for _ in (tmp_path / "run" / "keyframes").iterdir())
 
@@ -258,6 +266,7 @@ def test_timed_out_veo_create_is_not_resent(fake, google_config, tmp_path):
     fake.fail_next("predictLongRunning", Fault.slow(2))
     with pytest.raises(RunError, match="may have started a job"):
         render(path, tmp_path / "run")
+    wait_idle(fake)
     slow = [r for r in fake.requests if r.endpoint == "predictLongRunning"]
     # The timed-out create went out once; the other shots' creates went ahead.
     assert len({r.body["instances"][0]["prompt"] for r in slow}) == len(slow)

@@ -88,6 +88,7 @@ def _run(ctx: RunContext, started: float, stop_after: str | None, progress: bool
     if stop_after == "script":
         return _finish(ctx, None, started, stop_after)
 
+    _verify(ctx, stop_after)
     try:
         made = _render(ctx, references, stop_after, progress)
     except LastFrameRefused as exc:
@@ -98,6 +99,22 @@ def _run(ctx: RunContext, started: float, stop_after: str | None, progress: bool
 
     final = stitch.ensure(ctx, made)
     return _finish(ctx, final, started, None)
+
+
+def _verify(ctx: RunContext, stop_after: str | None) -> None:
+    """Before the first paid call, check keys and models of backends with work to do."""
+    plan = ctx.plan
+    pending = {
+        "keyframes": any(
+            not ctx.cache.path("keyframe", k.key, ".png").exists()
+            for k in plan.keyframes
+        ),
+        "clips": stop_after != "keyframes"
+        and any(not ctx.cache.path("clip", c.key, ".mp4").exists() for c in plan.clips),
+    }
+    for stage, has_work in pending.items():
+        if has_work:
+            ctx.config.backends[stage].verify()
 
 
 def _fall_back_to_first_frames(ctx: RunContext, exc: Exception, reference_keys) -> None:

@@ -61,6 +61,12 @@ class Backend:
     def preflight(self) -> None:
         """Check keys and settings before any work starts; raise ConfigError if unusable."""
 
+    def verify(self) -> None:
+        """Check with the provider, at no cost, that the key and model are accepted.
+
+        Called once before the first paid call of a run that has work for this backend.
+        """
+
 
 @dataclass(frozen=True)
 class ScriptRequest:

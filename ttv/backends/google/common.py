@@ -101,6 +101,11 @@ def make_client(options: GoogleOptions, *, vertex: bool, what: str):
     return genai.Client(vertexai=False, api_key=key, http_options=http)
 
 
+def verify_model(client, model: str, options: GoogleOptions, what: str) -> None:
+    """Ask for the model's metadata (free): a rejected key or unknown model fails here."""
+    call(lambda: client.models.get(model=model), options=options, what=what)
+
+
 def status_of(exc: BaseException) -> int | None:
     """The HTTP status of an SDK error, or None for transport errors."""
     code = getattr(exc, "code", None)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from ttv.backends import register
 from ttv.backends.base import ImageModel, KeyframeRequest
-from ttv.backends.google.common import GoogleOptions, call, make_client
+from ttv.backends.google.common import GoogleOptions, call, make_client, verify_model
 from ttv.errors import BackendError
 from ttv.pricing import price
 
@@ -72,6 +72,14 @@ class GeminiImages(ImageModel):
 
     def volatile_options(self) -> set[str]:
         return set(GoogleOptions.model_fields) - {"vertexai"}
+
+    def verify(self) -> None:
+        verify_model(
+            self._client,
+            self.model,
+            self.options,
+            "the gemini image model " + str(self.model),
+        )
 
     def preflight(self) -> None:
         sizes = IMAGE_SIZES.get(self.model or "", ())

@@ -27,6 +27,7 @@ from ttv.backends.google.common import (
     make_client,
     retryable,
     status_of,
+    verify_model,
 )
 from ttv.errors import BackendError, ConfigError, LastFrameRefused, RunError
 from ttv.pricing import price
@@ -106,6 +107,14 @@ class VeoClips(VideoModel):
             last_frame=spec.last_frame,
             durations=spec.durations,
             aspect_ratios=("16:9", "9:16"),
+        )
+
+    def verify(self) -> None:
+        verify_model(
+            self._client,
+            self.model,
+            self.options,
+            "the veo video model " + str(self.model),
         )
 
     def preflight(self) -> None:
