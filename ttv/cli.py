@@ -86,6 +86,27 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", action="store_true", help="print JSON for scripts")
     plan.set_defaults(func=_cmd_plan)
 
+    batch = sub.add_parser(
+        "batch",
+        parents=[common],
+        help="render a queue folder of story files; `batch status QUEUE` shows it",
+        description="ttv batch QUEUE renders every pending story in the folder; "
+        "ttv batch status QUEUE prints the queue.",
+    )
+    batch.add_argument("words", nargs="+", metavar="[status] QUEUE")
+    batch.add_argument("--watch", action="store_true", help="keep taking new stories")
+    batch.add_argument("--jobs", type=int, default=2, help="stories at once (2)")
+    batch.add_argument(
+        "--retries", type=int, default=2, help="retries of a failed story"
+    )
+    batch.add_argument("--budget-usd", type=float, help="stop new paid calls past this")
+    batch.add_argument("--lease", type=float, default=60.0, help="lease seconds (60)")
+    batch.add_argument(
+        "--retry-failed", action="store_true", help="try failed stories again"
+    )
+    batch.add_argument("--json", action="store_true", help="status as JSON")
+    batch.set_defaults(func=_cmd_batch)
+
     resume = sub.add_parser(
         "resume", parents=[common], help="continue a run from its own frozen config"
     )
@@ -180,6 +201,42 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             "on the previous clip's last frame"
         )
     return 0
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    import json
+
+    from ttv.batch.report import status, table
+    from ttv.batch.runner import BatchOptions, run_batch
+
+    words = args.words
+    if words[0] == "status" and len(words) == 2:
+        rows = status(Path(words[1]))
+        print(json.dumps(rows, indent=2) if args.json else table(rows))
+        return 0
+    if len(words) != 1:
+        raise UsageError("use `ttv batch QUEUE` or `ttv batch status QUEUE`")
+    folder = Path(words[0])
+    if not folder.is_dir():
+        raise UsageError(
+            f"{folder} is not a folder; a queue is a folder of story files"
+        )
+    if args.jobs < 1 or args.retries < 0 or args.lease <= 0:
+        raise UsageError("--jobs must be at least 1, --retries 0 or more, --lease > 0")
+    options = BatchOptions(
+        jobs=args.jobs, retries=args.retries, lease_seconds=args.lease,
+        budget_usd=args.budget_usd, watch=args.watch, retry_failed=args.retry_failed,
+    )  # fmt: skip
+    try:
+        report = run_batch(folder, options)
+    except KeyboardInterrupt:
+        print("ttv: batch stopped; run `ttv batch` again to resume", file=sys.stderr)
+        return 130
+    rows = status(folder)
+    print(json.dumps(rows, indent=2) if args.json else table(rows))
+    if report.budget_reached:
+        print(f"ttv: batch budget reached; left: {', '.join(report.left) or 'none'}")
+    return 1 if report.failed else 0
 
 
 def _usd(value: float) -> str:

@@ -70,10 +70,16 @@ def run(
     run_dir: Path | None = None,
     stop_after: str | None = None,
     progress: bool = True,
+    shared_ledger: Ledger | None = None,
 ) -> RunResult:
-    """Run the pipeline into `run_dir`, reusing whatever the cache already holds."""
+    """Run the pipeline into `run_dir`, reusing whatever the cache already holds.
+
+    `shared_ledger` is a budget over several runs (a batch); the config's own
+    `budget_usd` still holds for this run.
+    """
     started = time.monotonic()
     ctx = _open(config, Path(run_dir) if run_dir else default_run_dir(config))
+    ctx.ledger.parent = shared_ledger
     try:
         return _run(ctx, started, stop_after, progress)
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import contextmanager
+from contextlib import nullcontext as _nothing
 from dataclasses import dataclass, field
 
 from ttv.errors import RunError
@@ -57,6 +58,7 @@ class Ledger:
     """What a run has spent and reserved, checked before every paid call."""
 
     budget_usd: float | None = None
+    parent: Ledger | None = None  # a batch's ledger, shared by its stories
     spent: dict[str, float] = field(default_factory=dict)
     _reserved: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -72,6 +74,23 @@ class Ledger:
         The body runs the call; its cost is recorded when it returns. A call that
         raised is not recorded (providers do not bill refused or filtered requests).
         """
+        if estimate <= 0:
+            yield
+            return
+        parent = self.parent.charge(stage, estimate, what) if self.parent else None
+        with parent or _nothing():
+            self._reserve(estimate, what)
+            try:
+                yield
+            except BaseException:
+                with self._lock:
+                    self._reserved -= estimate
+                raise
+            with self._lock:
+                self._reserved -= estimate
+                self.spent[stage] = self.spent.get(stage, 0.0) + estimate
+
+    def _reserve(self, estimate: float, what: str) -> None:
         with self._lock:
             if (
                 self.budget_usd is not None
@@ -79,16 +98,7 @@ class Ledger:
             ):
                 raise BudgetExceeded(
                     f"{what}: would cost about ${estimate:.2f}, and ${self.total:.2f} is "
-                    f"spent of the ${self.budget_usd:.2f} budget_usd; nothing more was "
-                    "paid. Raise budget_usd and run again to continue from here"
+                    f"spent of the ${self.budget_usd:.2f} budget; nothing more was "
+                    "paid. Raise the budget and run again to continue from here"
                 )
             self._reserved += estimate
-        try:
-            yield
-        except BaseException:
-            with self._lock:
-                self._reserved -= estimate
-            raise
-        with self._lock:
-            self._reserved -= estimate
-            self.spent[stage] = self.spent.get(stage, 0.0) + estimate

@@ -133,8 +133,10 @@ class ImageModel(Backend):
     stage: ClassVar[Stage] = "keyframes"
 
     def estimate_usd(self) -> float:
-        """What one keyframe costs (0 for free backends)."""
-        return 0.0
+        """What one keyframe costs: the price table's `image` price for the model, or 0."""
+        from ttv.pricing import price
+
+        return price(self.model, "image", self.price_overrides) or 0.0
 
     def generate(self, request: KeyframeRequest) -> Image.Image:
         """Return the keyframe image (any size; the pipeline fits it to the video size).
@@ -206,8 +208,12 @@ class VideoModel(Backend):
         return Capabilities()
 
     def estimate_usd(self, seconds: float) -> float:
-        """What one clip of `seconds` costs (0 for free backends)."""
-        return 0.0
+        """What one clip costs: the table's `video_second` price for the model, or 0."""
+        from ttv.pricing import price
+
+        return (
+            price(self.model, "video_second", self.price_overrides) or 0.0
+        ) * seconds
 
     def generate(self, request: ClipRequest, dest: Path) -> None:
         """Write the clip for `request` to `dest` (an MP4 path the pipeline validates).

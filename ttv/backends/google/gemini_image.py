@@ -17,7 +17,6 @@ from ttv.backends import register
 from ttv.backends.base import ImageModel, KeyframeRequest
 from ttv.backends.google.common import GoogleOptions, call, make_client, verify_model
 from ttv.errors import BackendError
-from ttv.pricing import price
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +92,6 @@ class GeminiImages(ImageModel):
         self._client = make_client(
             self.options, vertex=False, what="the gemini image model"
         )
-
-    def estimate_usd(self) -> float:
-        return price(self.model, "image", self.price_overrides) or 0.0
 
     def generate(self, request: KeyframeRequest) -> Image.Image:
         from ttv.pipeline import prompts_dir
