@@ -65,8 +65,10 @@ def test_queue_renders_concurrently_and_skips_a_bad_story(tmp_path):
     assert "bad.yaml:3" in rows["bad"]["error"] and "widht" in rows["bad"]["error"]
     assert report.failed == ["bad"]
     for name in "abc":
-        final = Path(rows[name]["final"])
-        assert probe(final).frame_count == rows[name]["shots"] * 4 - 1
+        summary = json.loads((queue / "runs" / name / "summary.json").read_text())
+        # 3 shots of 4 frames; the second continues (-1), the third dissolves in (-2).
+        assert summary["frames"] == 4 + 3 + 4 - 2
+        assert probe(Path(rows[name]["final"])).frame_count == summary["frames"]
     history = [h for h in Queue(queue).history() if h["name"] != "bad"]
     assert peak_overlap(history) == 2
 

@@ -180,7 +180,7 @@ def test_budget_stops_before_the_call_that_would_exceed_it(
     fake, google_config, tmp_path
 ):
     path = google_config(extra="budget_usd: 0.1\n")
-    with pytest.raises(RunError, match="budget_usd"):
+    with pytest.raises(RunError, match="budget"):
         render(path, tmp_path / "run")
     assert fake.count("predictLongRunning") == 0  # a 4 s Veo clip costs $0.40
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -295,3 +296,169 @@ def test_many_one_frame_segments_keep_every_frame(media_clips, tmp_path):
     assert info.frame_count == 5
     indexes = [media_clips.read_index(f) for f in iter_frames(dest)]
     assert indexes == [0, 1, 11, 21, 31]
+
+
+# --- crossfades ----------------------------------------------------------------------
+
+
+def block_levels(frame) -> list[float]:
+    """Mean brightness of the centre of each of the 8 index blocks (see read_index)."""
+    frame = np.asarray(frame)
+    height, width = frame.shape[:2]
+    block = width // 8
+    return [
+        float(
+            frame[
+                height // 4 : 3 * height // 4,
+                bit * block + block // 4 : bit * block + 3 * block // 4,
+            ].mean()
+        )
+        for bit in range(8)
+    ]
+
+
+def test_crossfade_blends_every_shared_frame(media_clips, tmp_path, caplog):
+    a = media_clips.clip("a.mp4", 12, fps=12)
+    b = media_clips.clip("b.mp4", 12, fps=12, first_index=100)
+    dest = tmp_path / "joined.mp4"
+    with caplog.at_level(logging.DEBUG, logger="ttv.media.concat"):
+        info = join(
+            [Segment(a), Segment(b, crossfade=4)], dest, width=160, height=90, fps=12
+        )
+    assert "b.mp4 dissolves in over 4 frames" in caplog.text  # never stream copy
+    assert info.frame_count == 20 and len(video_pts_steps(dest)) == 1
+
+    frames = list(iter_frames(dest))
+    indexes = [media_clips.read_index(f) for f in frames]
+    assert indexes[:8] == list(range(8)) and indexes[-8:] == list(range(104, 112))
+    # Frames 8..11 mix a's 8..11 with b's 100..103 (b's first frame is not lost).
+    # Bit 3 is set in a's and clear in b's, bit 6 the other way round, and bits 0-1
+    # agree, so each middle frame is a true blend, in step, fading linearly.
+    levels = [block_levels(f) for f in frames[8:12]]
+    fading_out = [lv[3] for lv in levels]
+    fading_in = [lv[6] for lv in levels]
+    assert fading_out == sorted(fading_out, reverse=True)
+    assert fading_in == sorted(fading_in)
+    for k in range(4):
+        weight = (k + 1) / 5
+        assert fading_in[k] == pytest.approx(255 * weight, abs=20)
+        assert fading_out[k] == pytest.approx(255 * (1 - weight), abs=20)
+        assert indexes[8 + k] & 0b11 == k
+
+
+def test_crossfade_between_rates_keeps_audio_in_step(media_clips, tmp_path):
+    fast = media_clips.clip("fast.mp4", 24, fps=24, audio_seconds=1.0)
+    slow = media_clips.clip("slow.mp4", 16, fps=16, timescale=90000)  # no audio
+    dest = tmp_path / "joined.mp4"
+    info = join(
+        [Segment(fast), Segment(slow, crossfade=6)], dest, width=160, height=90, fps=24
+    )
+    # 16 frames at 16 fps fill 24 at 24 fps; 6 of them overlap the first clip.
+    assert info.frame_count == 24 + 24 - 6 and info.fps == 24
+    assert len(video_pts_steps(dest)) == 1
+    assert info.audio is not None
+    assert info.audio.duration == pytest.approx(info.duration, abs=0.03)
+    samples = audio_samples(dest)
+    assert len(samples) / 48000 == pytest.approx(info.duration, abs=0.03)
+
+    def rms(start, end):
+        return float(
+            np.sqrt(np.mean(samples[int(start * 48000) : int(end * 48000)] ** 2))
+        )
+
+    # Tone, fading out over 0.75..1.0 s, then the silent clip's silence.
+    assert rms(0.05, 0.7) > 0.03 and rms(1.05, 1.7) < 1e-3
+    assert rms(0.75, 0.85) > rms(0.9, 1.0) > 1e-3
+
+
+@pytest.mark.parametrize("order", ["dissolve, then cut", "cut, then dissolve"])
+def test_cuts_and_crossfades_mix(media_clips, tmp_path, order):
+    a = media_clips.clip("a.mp4", 12, fps=12, audio_seconds=1.0)
+    # b starts on a's last frame and drops it; c is a new shot.
+    b = media_clips.clip("b.mp4", 12, fps=12, first_index=11)
+    c = media_clips.clip("c.mp4", 12, fps=12, first_index=50)
+    if order == "dissolve, then cut":
+        segments = [Segment(c), Segment(a, crossfade=3), Segment(b, skip_first=1)]
+    else:
+        segments = [Segment(a), Segment(b, skip_first=1), Segment(c, crossfade=3)]
+    dest = tmp_path / "joined.mp4"
+    info = join(segments, dest, width=160, height=90, fps=12)
+
+    assert info.frame_count == 12 + 11 + 12 - 3
+    assert info.audio.duration == pytest.approx(info.duration, abs=0.03)
+    indexes = [media_clips.read_index(f) for f in iter_frames(dest)]
+    if order == "dissolve, then cut":
+        assert indexes[:9] == list(range(50, 59)) and indexes[-20:] == list(
+            range(3, 23)
+        )
+    else:
+        assert indexes[:20] == list(range(20)) and indexes[-9:] == list(range(53, 62))
+
+
+def test_invalid_crossfades_name_the_clip():
+    a, b = fake_info("a.mp4", audio=False), fake_info("b.mp4", frames=8, audio=False)
+    infos = {a.path: a, b.path: b}
+    size = dict(width=160, height=90, fps=24)
+    with pytest.raises(MediaError, match="a.mp4.*first segment.*crossfade=2"):
+        plan_join([Segment("a.mp4", crossfade=2), Segment("b.mp4")], infos, **size)
+    with pytest.raises(
+        MediaError, match=r"b.mp4.*crossfade of 8 .*\(8 output.*at most 7"
+    ):
+        plan_join([Segment("a.mp4"), Segment("b.mp4", crossfade=8)], infos, **size)
+    # Longer than the segment before it.
+    with pytest.raises(MediaError, match=r"a.mp4.*10 frames.*b.mp4 \(8\)"):
+        plan_join([Segment("b.mp4"), Segment("a.mp4", crossfade=10)], infos, **size)
+    with pytest.raises(MediaError, match="b.mp4.*crossfade must be >= 0.*-1"):
+        Segment("b.mp4", crossfade=-1)
+
+    fits = plan_join([Segment("a.mp4"), Segment("b.mp4", crossfade=7)], infos, **size)
+    assert fits.total_frames == 24 + 8 - 7
+    assert not fits.copy and "b.mp4 dissolves in over 7 frames" in fits.copy_blockers
+
+
+def test_invalid_crossfade_fails_before_writing(media_clips, tmp_path):
+    a, b = media_clips.clip("a.mp4", 6), media_clips.clip("b.mp4", 6)
+    with pytest.raises(MediaError, match="b.mp4.*crossfade of 6"):
+        join(
+            [Segment(a), Segment(b, crossfade=6)],
+            tmp_path / "j.mp4", width=160, height=90, fps=12,
+        )  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "b.mp4"]
+
+
+def test_filter_graph_places_dissolves_by_frame_count():
+    # Probed durations that disagree with the frame counts must not matter.
+    infos = {
+        info.path: info
+        for info in (
+            fake_info("a.mp4", frames=24, duration=1.37),
+            fake_info("b.mp4", fps=16, frames=16, audio=False, duration=0.9),
+            fake_info("c.mp4", frames=24, duration=0.5),
+            fake_info("d.mp4", frames=24),
+        )
+    }
+    segments = [
+        Segment("a.mp4"),
+        Segment("b.mp4", crossfade=6),  # 16 frames at 16 fps: 24 at 24 fps
+        Segment("c.mp4", skip_first=1),  # a hard cut: 23 frames
+        Segment("d.mp4", crossfade=4),
+    ]
+    plan = plan_join(segments, infos, width=160, height=90, fps=24)
+    assert plan.total_frames == 24 + 24 + 23 + 24 - 6 - 4 == 85
+    graph = filter_graph(plan)
+
+    # a, then the run b+c (one concat), then d: b starts at output frame 24 - 6 = 18
+    # and d at 24 + 24 + 23 - 6 - 4 = 61. Each ramp runs from the frame before the
+    # overlap (the first clip alone) over crossfade+1 frame steps.
+    assert "[v1][a1][v2][a2]concat=n=2:v=1:a=1[vr1][ar1]" in graph
+    assert "xfade=transition=fade:duration=0.291667:offset=0.708333" in graph  # 7, 17
+    assert "xfade=transition=fade:duration=0.208333:offset=2.500000" in graph  # 5, 60
+    assert "[vr1]tpad=start=1:start_mode=clone,settb=1/24,setpts=N" in graph
+    # The audio overlaps exactly as long, in samples: 6 and 4 frames at 2000 each.
+    assert "[a0][ar1]acrossfade=ns=12000:c1=tri:c2=tri[ax1]" in graph
+    assert "[ax1][a3]acrossfade=ns=8000:c1=tri:c2=tri[aout]" in graph
+    # Each segment's audio covers its own frames, overlap included: 85 frames in all.
+    lengths = [int(n) for n in re.findall(r"atrim=end_sample=(\d+)", graph)]
+    assert lengths == [48000, 48000, 46000, 48000]
+    assert sum(lengths) - 12000 - 8000 == 85 * 2000
+    assert graph.endswith("[vcat]settb=1/24,setpts=N[vout]")

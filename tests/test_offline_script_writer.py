@@ -26,12 +26,10 @@ def test_sentences_become_shots_with_cast_and_transitions():
         "Dr. Eileen lands on the beach. She looks back at the sea. "
         "Later, Chelsea waits in the hangar. Eileen greets Chelsea."
     )
+    # "Later" is time passing: a dissolve; a new sentence about the same cast continues.
     assert [s.transition for s in script.shots] == [
-        "cut",
-        "continue",
-        "cut",
-        "continue",
-    ]
+        "cut", "continue", "dissolve", "continue",
+    ]  # fmt: skip
     assert script.shots[0].start.startswith("Dr. Eileen lands")
     assert [s.characters for s in script.shots] == [
         ["eileen"],
@@ -49,3 +47,8 @@ def test_other_scripts_and_grouping():
     grouped = write(" ".join(f"Eileen waves {i}." for i in range(10)), shots=3)
     assert len(grouped.shots) == 3
     assert "waves 0." in grouped.shots[0].end and "waves 9." in grouped.shots[2].end
+
+
+def test_a_change_of_place_is_a_cut():
+    script = write("Eileen lands. Meanwhile, Chelsea waits in the hangar.")
+    assert [s.transition for s in script.shots] == ["cut", "cut"]

@@ -207,3 +207,14 @@ def test_run_dir_with_user_files_is_refused(write_config, story_dir):
     with pytest.raises(UsageError, match="did not make"):
         render(path, story_dir)  # the config's own folder
     assert path.read_text().startswith("title: Test Story")
+
+
+def test_dissolve_overlaps_the_clips(write_config, tmp_path):
+    text = SMALL_STORY.replace(
+        "  - transition: cut\n    characters: [chelsea]",
+        "  - transition: dissolve\n    characters: [chelsea]",
+    )
+    text += "stitch:\n  dissolve: 0.25\n"  # 3 frames at 12 fps
+    result = render(write_config(text), tmp_path / "run")
+    assert result.summary["frames"] == 22 - 3
+    assert probe(result.final).frame_count == 19

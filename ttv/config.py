@@ -76,6 +76,16 @@ class OutputConfig(BaseModel):
         return value
 
 
+class StitchConfig(BaseModel):
+    """How clips are joined."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dissolve: float = Field(
+        0.5, gt=0, le=10, description="length of a `dissolve` transition, s"
+    )
+
+
 class PipelineConfig(BaseModel):
     """The whole pipeline.yaml."""
 
@@ -92,6 +102,7 @@ class PipelineConfig(BaseModel):
     script: ScriptStage = Field(default_factory=ScriptStage)
     keyframes: KeyframeStage = Field(default_factory=KeyframeStage)
     clips: ClipStage = Field(default_factory=ClipStage)
+    stitch: StitchConfig = Field(default_factory=StitchConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     budget_usd: float | None = Field(None, ge=0, description="stop before exceeding it")
     prices: dict[str, dict[str, float]] = Field(
@@ -182,11 +193,8 @@ def from_located(
         problems += check_shots(
             model.shots,
             model.characters,
-            capabilities=built["clips"].capabilities(),  # type: ignore[attr-defined]
-            default_duration=model.clips.duration,
-            fps=model.output.fps,
-            where=lambda i, f: located.where(("shots", i, f) if f else ("shots", i)),
-            default_where=located.where(("clips", "duration")),
+            shot_rules(model, built["clips"], located.where(("clips", "duration"))),
+            lambda i, f: located.where(("shots", i, f) if f else ("shots", i)),
         )
     if problems:
         raise ConfigError(problems, source=located.source)
@@ -353,83 +361,114 @@ def _check_aspect(video, output: OutputConfig, located: Located) -> list[Problem
     ]
 
 
+@dataclass(frozen=True)
+class ShotRules:
+    """What shots are checked against: the video model, the frame rate, defaults."""
+
+    capabilities: Any
+    default_duration: float
+    fps: int
+    default_where: str = "clips.duration"
+
+
 def check_shots(
-    shots: list[Shot],
-    characters: list[Character],
-    *,
-    capabilities,
-    default_duration: float,
-    fps: int,
-    where,
-    default_where: str = "clips.duration",
+    shots: list[Shot], characters: list[Character], rules: ShotRules, where
 ) -> list[Problem]:
-    """Cross-field checks on shots: transitions, cast, durations the video model can make.
+    """Cross-field checks on shots: transitions, cast, lengths the video model can make.
 
     `where(index, field)` names the place of a shot's field in its file.
     """
     problems = []
     ids = {c.id for c in characters}
     for i, shot in enumerate(shots):
-        if shot.transition == "continue" and i == 0:
-            problems.append(
-                Problem(
-                    where(i, "transition"), "the first shot cannot continue; use cut"
-                )
+        problems += _transition_problems(i, shot, where)
+        problems += [
+            Problem(
+                where(i, "characters"),
+                f"character '{cid}' is not defined "
+                f"(characters: {', '.join(sorted(ids)) or 'none defined'})",
             )
-        if shot.transition == "continue" and shot.start and i > 0:
-            problems.append(
-                Problem(
-                    where(i, "start"),
-                    "a continuing shot starts on the previous shot's end keyframe, so "
-                    "it takes no `start` prompt; remove it or make the shot a cut",
-                )
-            )
-        if shot.transition == "cut" and not shot.start:
-            problems.append(
-                Problem(
-                    where(i, None),
-                    "a cut needs a `start` keyframe prompt; add one or set "
-                    "transition: continue",
-                )
-            )
-        for cid in shot.characters:
-            if cid not in ids:
-                known = ", ".join(sorted(ids)) or "none defined"
-                problems.append(
-                    Problem(
-                        where(i, "characters"),
-                        f"character '{cid}' is not defined (characters: {known})",
-                    )
-                )
-        seconds = shot.duration or default_duration
-        needed = 2 if shot.transition == "continue" and i > 0 else 1
-        if frame_count(seconds, fps) < needed:
-            problems.append(
-                Problem(
-                    where(i, "duration"),
-                    f"{seconds:g} s at {fps} fps is {frame_count(seconds, fps)} "
-                    f"frame(s); this shot needs at least {needed} (a continuing shot "
-                    "gives its first frame to the join). Make it longer",
-                )
-            )
-        if shot.duration is not None:
-            why = capabilities.duration_problem(shot.duration)
-            if why:
-                problems.append(
-                    Problem(
-                        where(i, "duration"),
-                        f"got {shot.duration:g}; {why}. Change the shot's duration or "
-                        "the clips backend",
-                    )
-                )
+            for cid in shot.characters
+            if cid not in ids
+        ]
+        problems += _length_problems(i, shots, rules, where)
     if any(s.duration is None for s in shots):
-        why = capabilities.duration_problem(default_duration)
+        why = rules.capabilities.duration_problem(rules.default_duration)
         if why:
             problems.append(
                 Problem(
-                    default_where,
-                    f"got {default_duration:g} (the length of every shot that gives "
-                    f"none); {why}. Change it or the clips backend",
+                    rules.default_where,
+                    f"got {rules.default_duration:g} (the length of every shot that "
+                    f"gives none); {why}. Change it or the clips backend",
+                )
+            )
+    return problems
+
+
+def shot_rules(model: PipelineConfig, video, default_where: str) -> ShotRules:
+    """The rules shots of `model` must follow with the video backend `video`."""
+    return ShotRules(
+        capabilities=video.capabilities(),
+        default_duration=model.clips.duration,
+        fps=model.output.fps,
+        default_where=default_where,
+    )
+
+
+def _transition_problems(i: int, shot: Shot, where) -> list[Problem]:
+    if shot.transition == "cut" or (shot.transition == "dissolve" and i > 0):
+        if shot.start:
+            return []
+        return [
+            Problem(
+                where(i, None),
+                f"a {shot.transition} needs a `start` keyframe prompt; add one or set "
+                "transition: continue",
+            )
+        ]
+    if i == 0:
+        return [
+            Problem(
+                where(i, "transition"),
+                f"the first shot cannot {shot.transition}; use cut",
+            )
+        ]
+    if shot.start:  # a continuing shot
+        return [
+            Problem(
+                where(i, "start"),
+                "a continuing shot starts on the previous shot's end keyframe, so "
+                "it takes no `start` prompt; remove it or make the shot a cut",
+            )
+        ]
+    return []
+
+
+def _length_problems(
+    i: int, shots: list[Shot], rules: ShotRules, where
+) -> list[Problem]:
+    shot = shots[i]
+    problems = []
+    seconds = shot.duration or rules.default_duration
+    frames = frame_count(seconds, rules.fps)
+    needed = 2 if shot.transition == "continue" and i > 0 else 1
+    if frames < needed:
+        problems.append(
+            Problem(
+                where(i, "duration"),
+                f"{seconds:g} s at {rules.fps} fps is {frames} frame(s); this shot "
+                f"needs at least {needed} (a continuing shot gives its first frame "
+                "to the join). Make it longer",
+            )
+        )
+    if shot.duration is not None:
+        why = rules.capabilities.duration_problem(shot.duration)
+        if why:
+            problems.append(
+                Problem(
+                    where(i, "duration"),
+                    f"got {shot.duration:g}; {why}. Change the shot's duration or "
+                    "the clips backend",
                 )
             )
     return problems

@@ -21,7 +21,7 @@ import ttv
 from ttv import clips, keyframes, stitch
 from ttv import script as script_stage
 from ttv.backends.base import Reference
-from ttv.config import Config, check_references, check_shots
+from ttv.config import Config, check_references, check_shots, shot_rules
 from ttv.context import RunContext
 from ttv.errors import ConfigError, LastFrameRefused, RunError, TTVError, UsageError
 from ttv.media.ffmpeg import ffmpeg_version
@@ -194,11 +194,8 @@ def _check_script(
     problems = check_shots(
         script.shots,
         script.characters,
-        capabilities=ctx.video.capabilities(),
-        default_duration=ctx.config.model.clips.duration,
-        fps=ctx.output.fps,
-        where=lambda i, f: where(("shots", i, f) if f else ("shots", i)),
-        default_where=f"{ctx.config.source}: clips.duration",
+        shot_rules(ctx.config.model, ctx.video, f"{ctx.config.source}: clips.duration"),
+        lambda i, f: where(("shots", i, f) if f else ("shots", i)),
     )
     problems += check_references(
         script.characters,
@@ -230,6 +227,7 @@ def plan_for(ctx: RunContext, script: Script, reference_keys: dict[str, str]):
         fps=out.fps,
         seed=ctx.config.model.seed,
         default_duration=ctx.config.model.clips.duration,
+        dissolve=ctx.config.model.stitch.dissolve,
     )
 
 

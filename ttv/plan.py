@@ -50,6 +50,7 @@ class ClipStep:
     duration: float
     frames: int
     skip_first: int
+    crossfade: int  # output frames over which this clip dissolves in
     seed: int
     first: KeyframeStep | None
     first_from: ClipStep | None
@@ -74,7 +75,7 @@ class Plan:
 
     @property
     def total_frames(self) -> int:
-        return sum(c.kept_frames for c in self.clips)
+        return sum(c.kept_frames - c.crossfade for c in self.clips)
 
     @property
     def seconds(self) -> float:
@@ -93,6 +94,7 @@ def make_plan(
     fps: int,
     seed: int,
     default_duration: float,
+    dissolve: float = 0.5,
 ) -> Plan:
     """Lay out the keyframe chain and the clips for `script`."""
     # A model that refused a last frame in this run (or an earlier one) keeps its end
@@ -162,6 +164,7 @@ def make_plan(
             duration=duration,
             frames=max(1, frame_count(duration, fps)),
             skip_first=1 if continues else 0,
+            crossfade=0,
             seed=seed + i,
             first=first,
             first_from=first_from,
@@ -181,11 +184,27 @@ def make_plan(
             "last": last.key if last else None,
         }
         clip.key = digest(clip.recipe)
+        if shot.transition == "dissolve" and clips:
+            clip.crossfade = _dissolve_frames(
+                clips[-1], clip, frame_count(dissolve, fps)
+            )
         clips.append(clip)
         previous_end = end
     return Plan(
         script=script, keyframes=keyframes, clips=clips, fps=fps, last_frame=last_frame
     )
+
+
+def _dissolve_frames(before: ClipStep, clip: ClipStep, wanted: int) -> int:
+    """Frames a dissolve overlaps, shortened (with a warning) to fit both clips."""
+    room = min(before.kept_frames, clip.kept_frames) - 1
+    if wanted <= room:
+        return wanted
+    log.warning(
+        "%s: the dissolve is %d frames but the shots leave room for %d; using %d%s",
+        clip.name, wanted, room, max(room, 0), " (a cut)" if room < 1 else "",
+    )  # fmt: skip
+    return max(room, 0)
 
 
 def frame_count(seconds: float, fps: int) -> int:

@@ -39,7 +39,7 @@ def _slug(value: str) -> str:
 
 
 Slug = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_slug)]
-Transition = Literal["cut", "continue"]
+Transition = Literal["cut", "continue", "dissolve"]
 
 
 class _Strict(BaseModel):
@@ -93,7 +93,7 @@ def shot_name(index: int) -> str:
 
 HEADER = """\
 # ttv script. Edit freely and run again: the edited script is what gets rendered.
-# Each shot: transition (cut | continue), characters (ids below), start and end
+# Each shot: transition (cut | continue | dissolve), characters (ids), start and end
 # keyframe prompts (a continuing shot starts on the previous shot's end keyframe, so it
 # has no start), motion (camera and action between the two), duration in seconds.
 # Do not edit the `source` line: it tells ttv which config this script came from.

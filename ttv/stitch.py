@@ -1,7 +1,8 @@
 """The stitch stage: probe the clips and join them into final.mp4 of the planned length.
 
 Where a shot continues from the previous one, its first frame is the previous clip's last
-frame; it is dropped so the shared boundary frame appears once, not twice.
+frame; it is dropped so the shared boundary frame appears once, not twice. A shot whose
+transition is `dissolve` fades in over the end of the previous clip.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ def final_recipe(ctx: RunContext) -> dict:
     out = ctx.output
     return {
         "kind": "final",
-        "clips": [[c.key, c.skip_first, c.kept_frames] for c in ctx.plan.clips],
+        "clips": [
+            [c.key, c.skip_first, c.kept_frames, c.crossfade] for c in ctx.plan.clips
+        ],
         "width": out.width,
         "height": out.height,
         "fps": out.fps,
@@ -39,7 +42,12 @@ def ensure(ctx: RunContext, clips: dict[str, Path]) -> Path:
     plan = ctx.plan
     out = ctx.output
     segments = [
-        Segment(clips[c.name], skip_first=c.skip_first, out_frames=c.kept_frames)
+        Segment(
+            clips[c.name],
+            skip_first=c.skip_first,
+            out_frames=c.kept_frames,
+            crossfade=c.crossfade,
+        )
         for c in plan.clips
     ]
     recipe = final_recipe(ctx)

@@ -3,7 +3,7 @@
 Clips from different backends differ in size, SAR, frame rate, time base, codec and
 audio (F1); the timeline is worked out in frames, not seconds, so nothing drifts over
 many clips (F2); a segment can drop a boundary frame it shares with the clip before
-it (F3).
+it (F3), or dissolve in from it. The filter graph itself is built in `ttv.media.graph`.
 """
 
 from __future__ import annotations
@@ -19,20 +19,19 @@ from pathlib import Path
 from ttv.errors import MediaError
 from ttv.media.encode import check_size, rate_arg, x264_args
 from ttv.media.ffmpeg import run_ffmpeg
+from ttv.media.graph import SAMPLE_RATE, filter_graph, half_up, seconds
+from ttv.media.graph import fit_inside as fit_inside  # re-exported for callers
 from ttv.media.probe import VideoInfo, probe
 from ttv.media.probe import probe_all as probe_all  # re-exported for callers
 from ttv.store.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 48000
 AUDIO_BITRATE = "192k"
 CRF = 18
 
 # Longer graphs go to a file: one command-line argument is capped at 128 KiB on Linux.
 _MAX_INLINE_GRAPH = 64_000
-
-_HALF = Fraction(1, 2)
 
 
 @dataclass(frozen=True)
@@ -42,19 +41,26 @@ class Segment:
     skip_first=1 drops a first frame that repeats the previous clip's last frame.
     `frames` counts the clip's own frames; `out_frames`, when given instead, is the
     exact number of output-rate frames the segment must contribute (a clip at another
-    rate is resampled to fill exactly that many).
+    rate is resampled to fill exactly that many). `crossfade` is the number of output
+    frames over which the segment dissolves in from the previous one (0: a hard cut);
+    those frames are shared, so the joined video is that much shorter.
     """
 
     path: Path
     skip_first: int = 0
     frames: int | None = None
     out_frames: int | None = None
+    crossfade: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
         if self.skip_first < 0:
             raise MediaError(
                 f"{self.path}: skip_first must be >= 0, got {self.skip_first}"
+            )
+        if self.crossfade < 0:
+            raise MediaError(
+                f"{self.path}: crossfade must be >= 0 frames, got {self.crossfade}"
             )
         for name in ("frames", "out_frames"):
             value = getattr(self, name)
@@ -70,6 +76,7 @@ class Part:
 
     `count` frames from `start` are used; `held` more source frames' worth of time is
     filled by holding the last one, when the segment asks for more than the clip has.
+    The first `crossfade` of the `out_frames` overlap the previous part's last ones.
     """
 
     info: VideoInfo
@@ -77,6 +84,7 @@ class Part:
     count: int
     held: int
     out_frames: int
+    crossfade: int = 0
 
     @property
     def whole(self) -> bool:
@@ -103,7 +111,7 @@ class JoinPlan:
     @property
     def total_frames(self) -> int:
         """The exact number of video frames the joined video will have."""
-        return sum(p.out_frames for p in self.parts)
+        return sum(p.out_frames - p.crossfade for p in self.parts)
 
 
 def join(
@@ -156,6 +164,7 @@ def plan_join(
     check_size(width, height, what="joined video")
     fps = Fraction(rate_arg(fps))
     parts = tuple(_resolve(s, infos[s.path], fps) for s in segments)
+    _check_crossfades(parts)
     if audio is None:
         audio = any(p.info.audio is not None for p in parts)
     plan = JoinPlan(parts, width, height, fps, audio)
@@ -221,10 +230,36 @@ def _resolve(segment: Segment, info: VideoInfo, fps: Fraction) -> Part:
         )
     # Same duration at the output rate, rounded half up: a frame-rate change
     # resamples (drops or repeats frames), it never relabels.
-    out_frames = wanted if info.fps == fps else int(wanted * fps / info.fps + _HALF)
+    out_frames = wanted if info.fps == fps else half_up(wanted * fps / info.fps)
     if segment.out_frames is not None:
         out_frames = segment.out_frames
-    return Part(info, segment.skip_first, count, wanted - count, max(1, out_frames))
+    return Part(
+        info,
+        segment.skip_first,
+        count,
+        wanted - count,
+        max(1, out_frames),
+        segment.crossfade,
+    )
+
+
+def _check_crossfades(parts: tuple[Part, ...]) -> None:
+    """Raise MediaError unless every dissolve fits inside both segments it joins."""
+    first = parts[0]
+    if first.crossfade:
+        raise MediaError(
+            f"{first.info.path}: the first segment cannot dissolve in (crossfade="
+            f"{first.crossfade}); there is no clip before it, use crossfade=0"
+        )
+    for previous, part in zip(parts, parts[1:], strict=False):
+        shortest = min(previous.out_frames, part.out_frames)
+        if part.crossfade >= shortest:
+            raise MediaError(
+                f"{part.info.path}: crossfade of {part.crossfade} frames must be "
+                f"shorter than this segment ({part.out_frames} output frames) and the "
+                f"one before it, {previous.info.path} ({previous.out_frames}); "
+                f"use at most {shortest - 1}"
+            )
 
 
 def _copy_blockers(plan: JoinPlan):
@@ -238,6 +273,8 @@ def _copy_blockers(plan: JoinPlan):
             last = part.start + part.count - 1
             held = f" and holds the last for {part.held} more" if part.held else ""
             yield f"{name} uses frames {part.start}..{last}{held}"
+        if part.crossfade:
+            yield f"{name} dissolves in over {part.crossfade} frames"
         if part.info.signature() != first.signature():
             yield f"{name} differs in format from {first.path.name}"
     if plan.audio:
@@ -300,7 +337,7 @@ def copy_args(plan: JoinPlan, scratch: Path, out: Path) -> list[str]:
         lines.append(f"file '{quoted}'")
         # Offset the next clip by the video's own length, not the container's.
         lines.append(
-            f"duration {_seconds(Fraction(part.info.frame_count) / part.info.fps)}"
+            f"duration {seconds(Fraction(part.info.frame_count) / part.info.fps)}"
         )
     listing = scratch / "clips.ffconcat"
     listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -315,7 +352,7 @@ def copy_args(plan: JoinPlan, scratch: Path, out: Path) -> list[str]:
 
 
 def reencode_args(plan: JoinPlan, scratch: Path, out: Path) -> list[str]:
-    """Return ffmpeg arguments that normalise every segment and concatenate them."""
+    """Return ffmpeg arguments that normalise every segment and join them."""
     inputs: list[str] = []
     for part in plan.parts:
         # Absolute paths: ffmpeg would read "name:with-colon.mp4" as a protocol.
@@ -343,93 +380,9 @@ def reencode_args(plan: JoinPlan, scratch: Path, out: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def filter_graph(plan: JoinPlan) -> str:
-    """Build the filter graph that normalises each segment and concatenates them."""
-    chains, labels = [], []
-    samples_done = 0
-    frames_done = 0
-    for i, part in enumerate(plan.parts):
-        chains.append(f"{_video_chain(i, part, plan)}[v{i}]")
-        labels.append(f"[v{i}]")
-        if plan.audio:
-            # Count samples on the output timeline so rounding never accumulates.
-            frames_done += part.out_frames
-            samples_end = int(frames_done * SAMPLE_RATE / plan.fps + _HALF)
-            samples = samples_end - samples_done
-            samples_done = samples_end
-            chains.append(f"{_audio_chain(i, part, samples)}[a{i}]")
-            labels.append(f"[a{i}]")
-    outputs = "[vcat][aout]" if plan.audio else "[vcat]"
-    concat = f"concat=n={len(plan.parts)}:v=1:a={int(plan.audio)}"
-    chains.append(f"{''.join(labels)}{concat}{outputs}")
-    # concat can give a one-frame segment no duration, so the next segment starts on
-    # the same timestamp and the encoder drops frames; number the frames afresh.
-    rate = Fraction(plan.fps)
-    chains.append(f"[vcat]setpts=N*{rate.denominator}/{rate.numerator}/TB[vout]")
-    return ";\n".join(chains)
-
-
-def _video_chain(i: int, part: Part, plan: JoinPlan) -> str:
-    info = part.info
-    scaled_w, scaled_h = fit_inside(
-        info.width, info.height, info.sar, plan.width, plan.height
-    )
-    x, y = (plan.width - scaled_w) // 2 // 2 * 2, (plan.height - scaled_h) // 2 // 2 * 2
-    n = part.out_frames
-    filters = [
-        # Trim by frame number before resampling, so the kept frames are exact
-        # whatever the clip's time base; then restart its clock at zero.
-        f"trim=start_frame={part.start}:end_frame={part.start + part.count}",
-        "setpts=PTS-STARTPTS",
-        f"fps={rate_arg(plan.fps)}",
-        f"scale={scaled_w}:{scaled_h}:out_color_matrix=bt709:out_range=tv",
-        "setsar=1",
-        f"pad={plan.width}:{plan.height}:{x}:{y}:color=black",
-        "format=yuv420p",
-        # fps= can end a frame short or long depending on the last frame's duration,
-        # and a short clip is held on its last frame: clone the last frame, then
-        # cut, so the segment has exactly n frames.
-        f"tpad=stop_mode=clone:stop={n}",
-        f"trim=end_frame={n}",
-        "setpts=PTS-STARTPTS",
-    ]
-    return f"[{i}:v:0]" + ",".join(filters)
-
-
-def _audio_chain(i: int, part: Part, samples: int) -> str:
-    fmt = f"aformat=sample_fmts=fltp:sample_rates={SAMPLE_RATE}:channel_layouts=stereo"
-    # Pad with silence and cut to the exact sample count of the segment's video, so
-    # audio never drifts against video however many clips are joined.
-    fit_length = f"apad=whole_len={samples},atrim=end_sample={samples}"
-    if part.info.audio is None:
-        return f"anullsrc=r={SAMPLE_RATE}:cl=stereo,{fmt},atrim=end_sample={samples}"
-    start = Fraction(part.start) / part.info.fps
-    end = Fraction(part.start + part.count) / part.info.fps
-    return (
-        f"[{i}:a:0]atrim=start={_seconds(start)}:end={_seconds(end)},"
-        f"asetpts=PTS-STARTPTS,aresample={SAMPLE_RATE},{fmt},{fit_length},"
-        "asetpts=N/SR/TB"
-    )
-
-
-def fit_inside(
-    width: int, height: int, sar: Fraction, box_w: int, box_h: int
-) -> tuple[int, int]:
-    """Return the even size that shows a clip whole inside box_w x box_h."""
-    display_w = Fraction(width) * (sar or 1)
-    scale = min(box_w / display_w, Fraction(box_h, height))
-    fitted_w = max(2, min(box_w, int(display_w * scale / 2 + _HALF) * 2))
-    fitted_h = max(2, min(box_h, int(height * scale / 2 + _HALF) * 2))
-    return fitted_w, fitted_h
-
-
 def _summary(reasons: tuple[str, ...], limit: int = 3) -> str:
     more = len(reasons) - limit
     return "; ".join(reasons[:limit]) + (f"; and {more} more" if more > 0 else "")
-
-
-def _seconds(value: Fraction) -> str:
-    return f"{float(value):.6f}"
 
 
 def _rate(fps: Fraction) -> str:

@@ -145,8 +145,10 @@ class GeminiScriptWriter(ScriptWriter):
         known = {c.id for c in request.characters}
         shots = []
         for i, s in enumerate(draft.shots):
-            transition: Literal["cut", "continue"] = (
-                "continue" if s.transition == "continue" and i > 0 else "cut"
+            transition: Literal["cut", "continue", "dissolve"] = (
+                s.transition
+                if s.transition in ("continue", "dissolve") and i
+                else "cut"
             )
             shots.append(
                 Shot(

@@ -17,11 +17,12 @@ from ttv.backends.base import ScriptRequest, ScriptWriter
 from ttv.script import Character, Script, Shot
 
 # Phrases that open a new scene: the shot after them is a cut, not a continuation.
-CUT_CUES = (
-    "later", "meanwhile", "elsewhere", "that night", "the next day", "next morning",
-    "years", "at dawn", "at dusk", "cut to", "in the morning", "at night",
-    "far away", "that evening", "suddenly",
+# Phrases that open a new scene. Time passing makes a dissolve; a change of place, a cut.
+TIME_CUES = (
+    "later", "years", "that night", "that evening", "the next day", "next morning",
+    "at dawn", "at dusk", "in the morning", "at night",
 )  # fmt: skip
+PLACE_CUES = ("meanwhile", "elsewhere", "cut to", "far away", "suddenly")
 # Verbs that suggest a camera move for the shot.
 MOTION_CUES = (
     (
@@ -66,13 +67,15 @@ class OfflineScriptWriter(ScriptWriter):
                 or previous_cast
                 or [c.id for c in request.characters[:2]]
             )
-            continues = (
-                i > 0 and not _is_cut(beat) and bool(set(cast) & set(previous_cast))
-            )
+            new_scene = _has_cue(beat, TIME_CUES) or _has_cue(beat, PLACE_CUES)
+            continues = i > 0 and not new_scene and bool(set(cast) & set(previous_cast))
+            dissolves = i > 0 and _has_cue(beat, TIME_CUES)
             shots.append(
                 Shot(
                     id=f"beat{i + 1:02d}",
-                    transition="continue" if continues else "cut",
+                    transition="continue"
+                    if continues
+                    else ("dissolve" if dissolves else "cut"),
                     characters=cast,
                     start=None
                     if continues
@@ -156,9 +159,9 @@ def _cast(text: str, characters: list[Character]) -> list[str]:
     return found
 
 
-def _is_cut(text: str) -> bool:
+def _has_cue(text: str, cues: tuple[str, ...]) -> bool:
     lowered = text.lower()
-    return any(re.search(rf"\b{re.escape(cue)}\b", lowered) for cue in CUT_CUES)
+    return any(re.search(rf"\b{re.escape(cue)}\b", lowered) for cue in cues)
 
 
 def _motion(text: str, index: int) -> str:
