@@ -351,3 +351,42 @@ def test_video_concurrency_limit_holds(fake, google_config, tmp_path):
         running += step
         peak = max(peak, running)
     assert peak == 2
+
+
+def test_create_that_got_no_answer_is_never_resent_on_its_own(
+    fake, google_config, tmp_path
+):
+    fake.fail_next("predictLongRunning", Fault.hang_up())
+    with pytest.raises(RunError, match="no answer.*--resubmit"):
+        render(google_config(), tmp_path / "run")
+    wait_idle(fake)
+    hung = [r for r in fake.requests if r.endpoint == "predictLongRunning"][0]
+    prompt = hung.body["instances"][0]["prompt"]
+    with pytest.raises(
+        RunError, match="an earlier run sent this clip's create request"
+    ):
+        render(google_config(), tmp_path / "run")
+    assert sum(
+        1 for r in fake.requests
+        if r.endpoint == "predictLongRunning" and r.body["instances"][0]["prompt"] == prompt
+    ) == 1  # fmt: skip
+    result = render(google_config(), tmp_path / "run", resubmit=True)
+    assert result.final is not None
+
+
+def test_rejected_key_while_polling_keeps_the_job(fake, google_config, tmp_path):
+    fake.fail_next("fetchPredictOperation", Fault.error(403, "PERMISSION_DENIED", "no"))
+    with pytest.raises(ConfigError, match="rejected"):
+        render(google_config(), tmp_path / "run")
+    assert '"lost"' not in (tmp_path / "run" / "journal.jsonl").read_text()
+    result = render(google_config(), tmp_path / "run")
+    assert fake.count("predictLongRunning") == result.summary["shots"]
+
+
+def test_failed_job_is_submitted_anew_on_the_next_run(fake, google_config, tmp_path):
+    fake.fail_next("predictLongRunning", Fault.operation_error(13, "Please retry."))
+    with pytest.raises(BackendError, match="Please retry"):
+        render(google_config(), tmp_path / "run")
+    result = render(google_config(), tmp_path / "run")
+    assert result.final is not None
+    assert fake.count("predictLongRunning") == result.summary["shots"] + 1

@@ -75,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
         "--out", help="run directory (default: output.dir or output/<name>)"
     )
     _stop_after(run)
+    _resubmit(run)
     run.set_defaults(func=_cmd_run)
 
     plan = sub.add_parser(
@@ -112,8 +113,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     resume.add_argument("run_dir", type=Path, help="a run directory made by `ttv run`")
     _stop_after(resume)
+    _resubmit(resume)
     resume.set_defaults(func=_cmd_resume)
     return parser
+
+
+def _resubmit(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--resubmit",
+        action="store_true",
+        help="submit again clips whose earlier create request got no answer (it may "
+        "have started a billed job: check the provider's console first)",
+    )
 
 
 def _stop_after(parser: argparse.ArgumentParser) -> None:
@@ -131,7 +142,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from ttv.pipeline import run
 
     config = load_config(args.config, prompt=args.prompt, out=args.out)
-    result = run(config, stop_after=args.stop_after, progress=not args.no_progress)
+    result = run(
+        config,
+        stop_after=args.stop_after,
+        progress=not args.no_progress,
+        resubmit=args.resubmit,
+    )
     _print_summary(result.summary)
     return 0
 
@@ -147,7 +163,12 @@ def _cmd_resume(args: argparse.Namespace) -> int:
             "pass the folder that `ttv run` printed"
         )
     config = load_config(frozen, out=str(args.run_dir))
-    result = run(config, stop_after=args.stop_after, progress=not args.no_progress)
+    result = run(
+        config,
+        stop_after=args.stop_after,
+        progress=not args.no_progress,
+        resubmit=args.resubmit,
+    )
     _print_summary(result.summary)
     return 0
 

@@ -68,6 +68,7 @@ def _make(ctx: RunContext, step: ClipStep) -> Path:
         seed=step.seed,
         key=step.key,
         journal=ctx.run_dir.journal,
+        resubmit=ctx.resubmit,
     )
 
     def make(tmp: Path) -> None:

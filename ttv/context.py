@@ -43,6 +43,7 @@ class RunContext:
     stats: Stats = field(default_factory=Stats)
     plan: Plan | None = None
     ledger: Ledger = field(default_factory=Ledger)
+    resubmit: bool = False  # submit remote jobs whose earlier fate is unknown
 
     @property
     def writer(self) -> ScriptWriter:

@@ -71,6 +71,7 @@ def run(
     stop_after: str | None = None,
     progress: bool = True,
     shared_ledger: Ledger | None = None,
+    resubmit: bool = False,
 ) -> RunResult:
     """Run the pipeline into `run_dir`, reusing whatever the cache already holds.
 
@@ -80,6 +81,7 @@ def run(
     started = time.monotonic()
     ctx = _open(config, Path(run_dir) if run_dir else default_run_dir(config))
     ctx.ledger.parent = shared_ledger
+    ctx.resubmit = resubmit
     try:
         return _run(ctx, started, stop_after, progress)
     finally:

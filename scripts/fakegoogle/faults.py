@@ -42,6 +42,7 @@ FAULT_ENDPOINTS = {
     "error": ANY_ENDPOINT,
     "slow": ANY_ENDPOINT,
     "raw": ANY_ENDPOINT,
+    "hang_up": ANY_ENDPOINT,
     "text_only": {"generateContent"},
     "image_finish": {"generateContent"},
     "prompt_blocked": {"generateContent"},
@@ -85,6 +86,11 @@ class Fault:
     def slow(cls, seconds: float) -> Fault:
         """Answer normally after `seconds` (capped by the fake's max_sleep)."""
         return cls("slow", {"seconds": float(seconds)})
+
+    @classmethod
+    def hang_up(cls) -> Fault:
+        """Do the work (a Veo job starts), then close the connection with no answer."""
+        return cls("hang_up")
 
     @classmethod
     def raw(cls, body: dict, status: int = 200) -> Fault:

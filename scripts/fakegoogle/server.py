@@ -212,6 +212,8 @@ class FakeGoogleAPI(DeveloperApi, VertexApi):
             status, reply = 200, self._answer(route, body)
         except ApiError as error:
             status, reply = error.code, error.body()
+        except HangUp:
+            status, reply = 0, {}  # the handler closes the connection unanswered
         finally:
             with self._lock:
                 self._in_flight -= 1
@@ -283,6 +285,9 @@ class FakeGoogleAPI(DeveloperApi, VertexApi):
         if fault is not None and fault.kind == "slow":
             self._stopping.wait(min(fault.params["seconds"], self.max_sleep))
             fault = None
+        hang_up = fault is not None and fault.kind == "hang_up"
+        if hang_up:
+            fault = None
         if endpoint == "getModel" and route.vertex:
             return self._publisher_model(model)
         if endpoint == "getModel":
@@ -291,8 +296,17 @@ class FakeGoogleAPI(DeveloperApi, VertexApi):
             return self._generate_content(model, body, checked, fault)
         if endpoint == "predictLongRunning":
             project, location = route.project, route.location
-            return self._create_operation(model, project, location, body, fault)
+            reply = self._create_operation(model, project, location, body, fault)
+            if hang_up:
+                raise HangUp()
+            return reply
+        if hang_up:
+            raise HangUp()
         return self._poll_operation(model, body)
+
+
+class HangUp(Exception):
+    """Raised inside the fake to close a connection without answering."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -322,6 +336,9 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug in the fake: say so instead of hanging up
             log.exception("fake Google API failed on %s", self.path)
             status, reply = 500, ApiError(500, "INTERNAL", f"fake: {exc!r}").body()
+        if status == 0:
+            self.close_connection = True  # Fault.hang_up: no answer at all
+            return
         self._send(status, reply)
 
     def _send(self, status: int, reply: dict) -> None:

@@ -191,6 +191,7 @@ class ClipRequest:
     seed: int
     key: str
     journal: Journal | None = field(default=None, compare=False)
+    resubmit: bool = False  # the user accepts submitting a job whose fate is unknown
 
     @property
     def label(self) -> str:

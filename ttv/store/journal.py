@@ -45,6 +45,11 @@ class Journal:
                 out.append(entry)
         return out
 
+    def latest(self, key: str, events: tuple[str, ...]) -> dict[str, Any] | None:
+        """The most recent of `events` recorded for `key`, or None."""
+        found = [e for e in self.entries(key) if e.get("event") in events]
+        return found[-1] if found else None
+
     def last(self, key: str, event: str) -> dict[str, Any] | None:
         """The latest `event` recorded for `key`, or None."""
         found = [e for e in self.entries(key) if e.get("event") == event]

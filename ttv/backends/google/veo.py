@@ -23,9 +23,7 @@ from ttv.backends.google.common import (
     GoogleOptions,
     call,
     describe,
-    is_timeout,
     make_client,
-    retryable,
     status_of,
     verify_model,
 )
@@ -143,11 +141,22 @@ class VeoClips(VideoModel):
 
     def generate(self, request: ClipRequest, dest: Path) -> None:
         journal = request.journal
-        saved = journal.last(request.key, "operation") if journal else None
-        if saved and not (journal.last(request.key, "lost")):
-            log.info("clip %s: resuming Veo operation %s", request.label, saved["name"])
-            name = saved["name"]
+        state = journal.latest(request.key, JOB_EVENTS) if journal else None
+        event = state["event"] if state else None
+        if event == "operation":
+            name = state["name"]
+            log.info("clip %s: resuming Veo operation %s", request.label, name)
+        elif event == "create_sent" and not request.resubmit:
+            raise RunError(
+                f"clip {request.label}: an earlier run sent this clip's create request "
+                "and got no answer (a crash, a timeout or a dropped connection), so a "
+                "Veo job may have started and been billed. ttv does not resend it on "
+                "its own: check the provider's console, then run again with --resubmit "
+                "to submit it anew"
+            )
         else:
+            # Nothing pending: a first try, or an earlier job that failed, was
+            # filtered or was lost (none of them billed), so a new job is right.
             name = self._create(request)
         operation = self._wait(request, name)
         self._save(request, operation, dest)
@@ -176,30 +185,41 @@ class VeoClips(VideoModel):
                 model=self.model, source=source, config=config
             )
 
-        # A timed-out create may have started (and billed) a job: never resend it.
+        journal = request.journal
+        if journal:  # written first: a crash from here on leaves a trace
+            journal.record("create_sent", request.key, model=self.model)
         try:
             operation = call(
                 create,
                 options=self.options,
                 what=f"clip {request.label}",
-                retry_if=lambda e: retryable(e) and not is_timeout(e),
+                retry_if=_safe_to_resend,
             )
-        except BackendError as exc:
+        except (BackendError, ConfigError) as exc:
             cause = exc.__cause__
+            if status_of(cause) is None:  # no answer: the job may exist
+                raise RunError(
+                    f"clip {request.label}: the create request got no answer "
+                    f"({describe(cause) if cause else exc}) and may have started a "
+                    "job that will be billed; it was not resent. Check the provider's "
+                    "console, then run again with --resubmit to submit it anew"
+                ) from cause
+            if journal:
+                journal.record("create_refused", request.key, status=status_of(cause))
             if request.last is not None and _refuses_last_frame(cause):
                 raise LastFrameRefused(
                     f"clip {request.label}: {self.model} refused a last frame "
                     f"({describe(cause)})"
                 ) from cause
-            if cause is not None and is_timeout(cause):
-                raise RunError(
-                    f"clip {request.label}: the create request timed out and may have "
-                    "started a job that will be billed; it was not resent. Check the "
-                    "provider console, then run again to submit it anew"
-                ) from cause
             raise
-        if request.journal:
-            request.journal.record(
+        if not operation.name:
+            raise RunError(
+                f"clip {request.label}: Veo answered the create request without an "
+                "operation id, so the job cannot be followed; check the provider's "
+                "console, then run again with --resubmit"
+            )
+        if journal:
+            journal.record(
                 "operation", request.key, name=operation.name, model=self.model
             )
         log.info("clip %s: Veo operation %s started", request.label, operation.name)
@@ -218,12 +238,14 @@ class VeoClips(VideoModel):
                     options=self.options,
                     what=f"clip {request.label} (polling {name})",
                 )
-            except ConfigError as exc:  # 404: the operation is gone
+            except ConfigError as exc:
+                if status_of(exc.__cause__) != 404:
+                    raise  # a key problem: the job is still saved for the next run
                 if request.journal:
                     request.journal.record("lost", request.key, name=name)
                 raise BackendError(
-                    f"clip {request.label}: Veo no longer knows operation {name} ({exc}); "
-                    "run again to submit the clip anew"
+                    f"clip {request.label}: Veo no longer knows operation {name} "
+                    f"({describe(exc.__cause__)}); run again to submit the clip anew"
                 ) from exc
             if operation.done:
                 return operation
@@ -261,6 +283,24 @@ class VeoClips(VideoModel):
                 "instead of the video; do not set a storage uri"
             )
         dest.write_bytes(video.video_bytes)
+
+
+JOB_EVENTS = (
+    "create_sent",
+    "create_refused",
+    "operation",
+    "failed",
+    "filtered",
+    "lost",
+)
+
+
+def _safe_to_resend(exc: BaseException) -> bool:
+    """Resend a create only when the server said no, or the request never left."""
+    status = status_of(exc)
+    if status is not None:
+        return status == 429 or status >= 500
+    return type(exc).__name__ in ("ConnectError", "ConnectTimeout")
 
 
 def _image(image: Image.Image):
