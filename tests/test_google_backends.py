@@ -390,3 +390,35 @@ def test_failed_job_is_submitted_anew_on_the_next_run(fake, google_config, tmp_p
     result = render(google_config(), tmp_path / "run")
     assert result.final is not None
     assert fake.count("predictLongRunning") == result.summary["shots"] + 1
+
+
+def test_budget_covers_every_run_of_a_run_directory(fake, google_config, tmp_path):
+    # Five keyframes at $0.039 and three 4 s clips at $0.40: $1.395 in all.
+    fake.script_reply = lambda request: {
+        "title": "Three",
+        "shots": [
+            {"transition": "cut", "characters": ["eileen"], "start": "a", "end": "b",
+             "motion": "pan", "duration": 4},
+            {"transition": "continue", "characters": ["eileen"], "end": "c",
+             "motion": "pan", "duration": 4},
+            {"transition": "cut", "characters": ["chelsea"], "start": "d", "end": "e",
+             "motion": "pan", "duration": 4},
+        ],
+    }  # fmt: skip
+    path = google_config(extra="budget_usd: 1.05\n")  # script estimate: $0.01
+    first = render(path, tmp_path / "run", stop_after="keyframes")
+    assert first.summary["spent_usd"]["keyframes"] == pytest.approx(5 * 0.039)
+    with pytest.raises(RunError, match="budget"):
+        render(path, tmp_path / "run")
+    with pytest.raises(RunError, match="budget"):
+        render(path, tmp_path / "run")  # running again does not reset the budget
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert sum(manifest["spent_usd"].values()) <= 1.05 + 1e-9
+    assert fake.count("predictLongRunning") == 2  # the third clip would pass $1.05
+
+
+def test_a_reply_asked_for_again_is_paid_for(fake, google_config, tmp_path):
+    fake.fail_next("generateContent", Fault.invalid_json())
+    result = render(google_config(), tmp_path / "run", stop_after="script")
+    writer_estimate = result.summary["spent_usd"]["script"] / 2
+    assert writer_estimate > 0  # two replies were paid for, one was usable

@@ -214,8 +214,12 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         f"about ${plan['cost_usd']:.2f} at list prices"
     )
     if plan["budget_usd"] is not None:
-        verdict = "within" if plan["cost_usd"] <= plan["budget_usd"] else "OVER"
-        print(f"  budget   ${plan['budget_usd']:.2f} ({verdict} budget)")
+        need = plan["cost_usd"] + plan["spent_before_usd"]
+        verdict = "within" if need <= plan["budget_usd"] + 1e-9 else "OVER"
+        print(
+            f"  budget   {_usd(plan['budget_usd'])}; {_usd(plan['spent_before_usd'])} "
+            f"already spent in this run directory ({verdict} budget)"
+        )
     if not plan["last_frame"]:
         print(
             "  note     the video model takes no last frame: continuing shots start "
@@ -261,7 +265,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _usd(value: float) -> str:
-    return f"${value:.2f}"
+    return f"${value:.3f}" if 0 < value < 1 else f"${value:.2f}"
 
 
 def _print_summary(s: dict) -> None:
@@ -280,12 +284,13 @@ def _print_summary(s: dict) -> None:
     hits = ", ".join(f"{st} {s['cache_hits'].get(st, 0)}" for st in stages)
     print(f"  calls    {calls}")
     print(f"  cached   {hits}")
-    if s["spent_total_usd"] or s["budget_usd"] is not None:
-        budget = (
-            f" of ${s['budget_usd']:.2f} budget" if s["budget_usd"] is not None else ""
-        )
+    if s["spent_run_dir_usd"] or s["budget_usd"] is not None:
+        budget = s["budget_usd"]
+        of = f" of a {_usd(budget)} budget" if budget is not None else ""
         print(
-            f"  spent    ${s['spent_total_usd']:.2f}{budget} (estimate from list prices)"
+            f"  spent    {_usd(s['spent_total_usd'])} this run, "
+            f"{_usd(s['spent_run_dir_usd'])} in this run directory{of} "
+            "(estimated from list prices)"
         )
     print(f"  time     {s['elapsed_seconds']:g} s")
     if s["preview"]:

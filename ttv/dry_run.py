@@ -61,6 +61,7 @@ def dry_run(config: Config, run_dir: Path | None = None) -> dict[str, Any]:
         else 0.0
     )
     total = script_cost + sum(r["cost_usd"] for r in rows)
+    spent_before = ctx.ledger.prior
     return {
         "run_dir": str(run_dir),
         "title": script.title,
@@ -78,6 +79,7 @@ def dry_run(config: Config, run_dir: Path | None = None) -> dict[str, Any]:
             "clips": sum(r["new_clip"] for r in rows),
         },
         "cost_usd": round(total, 4),
+        "spent_before_usd": round(spent_before, 4),
         "budget_usd": config.model.budget_usd,
         "backends": {
             s: {"name": b.name, "model": b.model} for s, b in config.backends.items()

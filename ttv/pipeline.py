@@ -26,7 +26,7 @@ from ttv.context import RunContext
 from ttv.errors import ConfigError, LastFrameRefused, RunError, TTVError, UsageError
 from ttv.media.ffmpeg import ffmpeg_version
 from ttv.plan import ClipStep, make_plan
-from ttv.pricing import Ledger
+from ttv.pricing import BudgetExceeded, Ledger
 from ttv.script import Script
 from ttv.store import atomic
 from ttv.store.cache import Cache
@@ -178,8 +178,14 @@ def context(config: Config, rundir: RunDir, cache_dir: Path) -> RunContext:
             "previous clip's last frame", video.model,
         )  # fmt: skip
         video.last_frame_refused = True
+    journal = rundir.journal
+    spent_before = sum(e.get("usd", 0.0) for e in journal.entries("ledger"))
+
+    def record(stage: str, usd: float, what: str) -> None:
+        journal.record("spent", "ledger", stage=stage, usd=round(usd, 6), what=what)
+
     return RunContext(
-        ledger=Ledger(config.model.budget_usd),
+        ledger=Ledger(config.model.budget_usd, prior=spent_before, record=record),
         config=config,
         run_dir=rundir,
         cache=Cache(cache_dir),
@@ -267,13 +273,16 @@ def _render(ctx: RunContext, references, stop_after: str | None, progress: bool)
     with ThreadPoolExecutor(ctx.config.model.clips.concurrency, "clip") as pool:
         try:
             for step in plan.keyframes:
+                if scheduler.over_budget():
+                    break  # no more keyframes for clips the budget cannot pay for
                 keyframes.ensure(ctx, step, references)
                 scheduler.keyframe_done(step.key)
                 bars.keyframes.update()
                 if want_clips:
                     scheduler.pump(pool, block=False)
             while want_clips and not scheduler.finished():
-                scheduler.pump(pool, block=True)
+                if not scheduler.pump(pool, block=True):
+                    break  # nothing running and nothing ready: the rest cannot start
         except BaseException as exc:
             scheduler.cancel()
             if isinstance(exc, KeyboardInterrupt) and scheduler.running:
@@ -285,7 +294,7 @@ def _render(ctx: RunContext, references, stop_after: str | None, progress: bool)
             raise
         finally:
             bars.close()
-    scheduler.raise_failures()
+    scheduler.raise_failures(want_clips)
     return scheduler.done
 
 
@@ -309,13 +318,14 @@ class _ClipScheduler:
         self._blocked()
         return len(self.done) + len(self.failed) >= len(self.steps) and not self.running
 
-    def pump(self, pool: ThreadPoolExecutor, *, block: bool) -> None:
+    def pump(self, pool: ThreadPoolExecutor, *, block: bool) -> bool:
+        """Submit what is ready, collect what finished; False if nothing is running."""
         for step in self.steps:
             if step.name not in self.submitted and self._ready(step):
                 self.submitted.add(step.name)
                 self.running[pool.submit(clips.ensure, self.ctx, step)] = step
         if not self.running:
-            return
+            return False
         finished, _ = wait(
             self.running, timeout=None if block else 0, return_when=FIRST_COMPLETED
         )
@@ -333,6 +343,7 @@ class _ClipScheduler:
                     log.error("%s", error)
                 else:
                     log.error("clip %s failed: %s", step.name, error)
+        return True
 
     def _ready(self, step: ClipStep) -> bool:
         frames = [f.key for f in (step.first, step.last) if f is not None]
@@ -350,16 +361,23 @@ class _ClipScheduler:
                 )
                 self.submitted.add(step.name)
 
+    def over_budget(self) -> bool:
+        return any(isinstance(e, BudgetExceeded) for e in self.failed.values())
+
     def cancel(self) -> None:
         for future in self.running:
             future.cancel()
 
-    def raise_failures(self) -> None:
+    def raise_failures(self, all_wanted: bool) -> None:
         if not self.failed:
+            stuck = [s.name for s in self.steps if s.name not in self.done]
+            if all_wanted and stuck:  # a bug, but never a silently short film
+                raise RunError(f"clips {', '.join(stuck)} were never made; run again")
             return
-        refused = [e for e in self.failed.values() if isinstance(e, LastFrameRefused)]
-        if refused:
-            raise refused[0]
+        for kind in (LastFrameRefused, BudgetExceeded):
+            found = [e for e in self.failed.values() if isinstance(e, kind)]
+            if found:
+                raise found[0]
         if len(self.failed) == 1:
             name, error = next(iter(self.failed.items()))
             if isinstance(error, ConfigError) or (
@@ -441,6 +459,7 @@ def _finish(
         "cache_hits": dict(ctx.stats.hits),
         "spent_usd": {k: round(v, 4) for k, v in ctx.ledger.spent.items()},
         "spent_total_usd": round(ctx.ledger.total, 4),
+        "spent_run_dir_usd": round(ctx.ledger.prior + ctx.ledger.total, 4),
         "budget_usd": ctx.ledger.budget_usd,
         "elapsed_seconds": round(time.monotonic() - started, 2),
     }

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from contextlib import contextmanager
-from contextlib import nullcontext as _nothing
+from collections.abc import Callable
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from ttv.errors import RunError
@@ -53,18 +54,41 @@ class BudgetExceeded(RunError):
     """The next paid call would take the run past its budget."""
 
 
+Recorder = Callable[[str, float, str], None]
+
+# Set while a charged call runs, so a backend can book attempts it paid for on top of
+# the one charged (a reply it had to ask for again).
+_EXTRA: ContextVar[Callable[[float, str], None] | None] = ContextVar(
+    "extra", default=None
+)
+
+
+def bill_extra(usd: float, what: str) -> None:
+    """Book `usd` more for the call being charged now (no budget check: it is spent)."""
+    book = _EXTRA.get()
+    if book is not None and usd > 0:
+        book(usd, what)
+
+
 @dataclass
 class Ledger:
-    """What a run has spent and reserved, checked before every paid call."""
+    """What a run has spent and reserved, checked before every paid call.
+
+    `prior` is what earlier runs of the same run directory spent: the budget covers
+    them too. `record` makes each spend durable as it happens (the run's journal).
+    """
 
     budget_usd: float | None = None
     parent: Ledger | None = None  # a batch's ledger, shared by its stories
+    prior: float = 0.0
+    record: Recorder | None = None
     spent: dict[str, float] = field(default_factory=dict)
     _reserved: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def total(self) -> float:
+        """Spent by this run."""
         return sum(self.spent.values())
 
     @contextmanager
@@ -78,27 +102,43 @@ class Ledger:
             yield
             return
         parent = self.parent.charge(stage, estimate, what) if self.parent else None
-        with parent or _nothing():
+        with parent or nullcontext():
             self._reserve(estimate, what)
+            token = _EXTRA.set(lambda usd, why: self._book_extra(stage, usd, why))
             try:
                 yield
             except BaseException:
                 with self._lock:
                     self._reserved -= estimate
                 raise
+            finally:
+                _EXTRA.reset(token)
             with self._lock:
                 self._reserved -= estimate
-                self.spent[stage] = self.spent.get(stage, 0.0) + estimate
+            self._book(stage, estimate, what)
+
+    def _book(self, stage: str, usd: float, what: str) -> None:
+        with self._lock:
+            self.spent[stage] = self.spent.get(stage, 0.0) + usd
+        if self.record is not None:
+            self.record(stage, usd, what)
+
+    def _book_extra(self, stage: str, usd: float, what: str) -> None:
+        self._book(stage, usd, what)
+        if self.parent is not None:
+            self.parent._book_extra(stage, usd, what)
 
     def _reserve(self, estimate: float, what: str) -> None:
         with self._lock:
+            used = self.prior + self.total
             if (
                 self.budget_usd is not None
-                and self.total + self._reserved + estimate > self.budget_usd + 1e-9
+                and used + self._reserved + estimate > self.budget_usd + 1e-9
             ):
                 raise BudgetExceeded(
-                    f"{what}: would cost about ${estimate:.2f}, and ${self.total:.2f} is "
-                    f"spent of the ${self.budget_usd:.2f} budget; nothing more was "
-                    "paid. Raise the budget and run again to continue from here"
+                    f"{what}: would cost about ${estimate:.3f}; ${used:.3f} is spent "
+                    f"and ${self._reserved:.3f} held by calls in flight, of a "
+                    f"${self.budget_usd:.3f} budget. Nothing more was paid; raise the "
+                    "budget and run again to continue from here"
                 )
             self._reserved += estimate

@@ -125,7 +125,11 @@ class RunDir:
     def write_summary(self, summary: dict[str, Any]) -> None:
         atomic.write_text(self.summary_path, json.dumps(summary, indent=2) + "\n")
         with self._lock:
-            self._manifest["spent_usd"] = summary.get("spent_usd", {})
+            by_stage: dict[str, float] = {}
+            for entry in self.journal.entries("ledger"):
+                stage = entry.get("stage", "?")
+                by_stage[stage] = by_stage.get(stage, 0.0) + entry.get("usd", 0.0)
+            self._manifest["spent_usd"] = {k: round(v, 4) for k, v in by_stage.items()}
             self._save_manifest()
 
     def _load_manifest(self) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from tenacity import (
 
 from ttv.config import ENV_REF, env_secret
 from ttv.errors import BackendError, ConfigError
+from ttv.pricing import bill_extra
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,9 @@ def verify_model(client, model: str, options: GoogleOptions, what: str) -> None:
     call(lambda: client.models.get(model=model), options=options, what=what)
 
 
+NEVER_SENT = ("ConnectError", "ConnectTimeout")  # the request never left this machine
+
+
 def status_of(exc: BaseException) -> int | None:
     """The HTTP status of an SDK error, or None for transport errors."""
     code = getattr(exc, "code", None)
@@ -174,11 +178,18 @@ def call(
     options: GoogleOptions,
     what: str,
     retry_if: Callable[[BaseException], bool] = retryable,
+    cost_per_try: float = 0.0,
 ) -> T:
-    """Run one API call with the retry policy; errors come back as ttv errors."""
+    """Run one API call with the retry policy; errors come back as ttv errors.
+
+    A try that timed out may still have been done (and billed) by the server:
+    `cost_per_try` is booked for it before the next try.
+    """
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception()
+        if status_of(exc) is None and type(exc).__name__ not in NEVER_SENT:
+            bill_extra(cost_per_try, f"{what}: a try without an answer")
         log.warning(
             "%s: %s; retrying in %.1f s (attempt %d of %d)",
             what, describe(exc), state.upcoming_sleep, state.attempt_number + 1,

@@ -127,6 +127,7 @@ class GeminiImages(ImageModel):
             ),
             options=self.options,
             what=f"keyframe {request.label}",
+            cost_per_try=self.estimate_usd(),
         )
         return _image_of(response, request.label)
 

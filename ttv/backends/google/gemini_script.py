@@ -16,7 +16,7 @@ from ttv.backends import register
 from ttv.backends.base import ScriptRequest, ScriptWriter
 from ttv.backends.google.common import GoogleOptions, call, make_client
 from ttv.errors import BackendError
-from ttv.pricing import price
+from ttv.pricing import bill_extra, price
 from ttv.script import Script, Shot
 
 log = logging.getLogger(__name__)
@@ -99,14 +99,18 @@ class GeminiScriptWriter(ScriptWriter):
                 ),
                 options=self.options,
                 what=f"script writer {self.model}",
+                cost_per_try=self.estimate_usd(request),
             )
             try:
                 return self._to_script(response.text, request)
             except (ValueError, ValidationError, TypeError) as exc:
                 problem = str(exc).splitlines()[0][:200]
+                if attempt == self.options.invalid_reply_attempts:
+                    break
+                bill_extra(self.estimate_usd(request), "script: an invalid reply")
                 log.warning(
-                    "script writer %s: invalid reply (%s); asking again (%d of %d)",
-                    self.model, problem, attempt, self.options.invalid_reply_attempts,
+                    "script writer %s: invalid reply (%s); asking again (try %d of %d)",
+                    self.model, problem, attempt + 1, self.options.invalid_reply_attempts,
                 )  # fmt: skip
         raise BackendError(
             f"the script writer {self.model} gave no valid script after "

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from ttv.backends import register
 from ttv.backends.base import Capabilities, ClipRequest, VideoModel
 from ttv.backends.google.common import (
+    NEVER_SENT,
     GoogleOptions,
     call,
     describe,
@@ -300,7 +301,7 @@ def _safe_to_resend(exc: BaseException) -> bool:
     status = status_of(exc)
     if status is not None:
         return status == 429 or status >= 500
-    return type(exc).__name__ in ("ConnectError", "ConnectTimeout")
+    return type(exc).__name__ in NEVER_SENT
 
 
 def _image(image: Image.Image):
