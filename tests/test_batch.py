@@ -157,8 +157,8 @@ def test_killed_batch_restarts_without_repeating_work(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     cache = queue / "runs" / "_cache"
-    kept_keyframes = valid(cache.glob("keyframe/*/*.png"), validate_image)
-    kept_clips = valid(cache.glob("clip/*/*.mp4"), validate_clip)
+    kept_keyframes = valid(cache.glob("keyframe/*/[!.]*.png"), validate_image)
+    kept_clips = valid(cache.glob("clip/*/[!.]*.mp4"), validate_clip)
 
     report = run_batch(queue, BatchOptions(jobs=1, poll_seconds=0.1))
     assert not report.left and not report.failed

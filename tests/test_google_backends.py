@@ -422,3 +422,19 @@ def test_a_reply_asked_for_again_is_paid_for(fake, google_config, tmp_path):
     result = render(google_config(), tmp_path / "run", stop_after="script")
     writer_estimate = result.summary["spent_usd"]["script"] / 2
     assert writer_estimate > 0  # two replies were paid for, one was usable
+
+
+def test_cast_written_by_name_still_gets_its_references(fake, google_config, tmp_path):
+    fake.script_reply = lambda request: {
+        "title": "Names",
+        "shots": [
+            {"transition": "cut", "characters": ["Eileen", "Chelsea the cat", "Bob"],
+             "start": "a", "end": "b", "motion": "pan", "duration": 4},
+        ],
+    }  # fmt: skip
+    render(google_config(), tmp_path / "run", stop_after="keyframes")
+    script = (tmp_path / "run" / "script.yaml").read_text()
+    assert "- eileen" in script and "- chelsea" in script and "Bob" not in script
+    first = [r for r in fake.requests if r.endpoint == "generateContent"][1]
+    images = [p for p in first.body["contents"][0]["parts"] if "inlineData" in p]
+    assert len(images) == 2  # both references (no previous keyframe yet)

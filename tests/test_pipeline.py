@@ -218,3 +218,14 @@ def test_dissolve_overlaps_the_clips(write_config, tmp_path):
     result = render(write_config(text), tmp_path / "run")
     assert result.summary["frames"] == 22 - 3
     assert probe(result.final).frame_count == 19
+
+
+def test_folder_with_someone_elses_manifest_is_not_a_run_dir(write_config, tmp_path):
+    from ttv.errors import UsageError
+
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "manifest.json").write_text('{"name": "My app", "icons": []}')
+    with pytest.raises(UsageError, match="did not make"):
+        render(write_config(), web)
+    assert json.loads((web / "manifest.json").read_text())["name"] == "My app"

@@ -12,7 +12,7 @@ from pathlib import Path
 from ttv.backends.base import ClipRequest
 from ttv.backends.limits import limiter
 from ttv.context import RunContext
-from ttv.errors import BackendError, MediaError, TTVError
+from ttv.errors import BackendError, TTVError
 from ttv.media.frames import last_frame
 from ttv.media.images import ARTIFACT_MAX_SIDE, load_image, validate_image
 from ttv.media.probe import probe
@@ -122,18 +122,21 @@ def _first_frame(ctx: RunContext, step: ClipStep):
 
 
 def _check_length(path: Path, step: ClipStep) -> None:
+    """A clip much shorter than planned is refused (not cached); a little short is held."""
     info = probe(path)
-    if info.frame_count < step.frames:
-        # The stitcher holds the last frame to keep the planned length; say so.
-        log.warning(
-            "clip %s: the video model returned %d frames, %d were planned; the last "
-            "frame will be held to keep the planned length",
-            step.name,
-            info.frame_count,
-            step.frames,
+    seconds = info.frame_count / info.fps
+    if seconds < step.duration * 0.9:
+        raise BackendError(
+            f"clip {step.name}: the video model returned {seconds:.2f} s for a "
+            f"{step.duration:g} s shot; it was not kept. Run again, or change the "
+            "shot's duration to one the model makes"
         )
-    if info.frame_count == 0:
-        raise MediaError(f"clip {step.name}: the video model returned an empty clip")
+    if seconds < step.duration - 0.5 / info.fps:
+        log.warning(
+            "clip %s: the video model returned %.2f s of %g s planned; its last frame "
+            "is held to keep the planned length",
+            step.name, seconds, step.duration,
+        )  # fmt: skip
 
 
 def _entry(step: ClipStep) -> dict:

@@ -334,7 +334,10 @@ def _build_backends(
         if options is not None:
             backend = cls(options, model=stage_config.model)
             backend.price_overrides = model.prices
-            built[stage] = backend
+            bad = backend.option_problems()
+            problems += [Problem(located.where((stage, f)), m) for f, m in bad]
+            if not bad:
+                built[stage] = backend
     if "clips" in built:
         problems += _check_aspect(built["clips"], model.output, located)
     return built, problems

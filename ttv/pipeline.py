@@ -250,7 +250,7 @@ def _announce(ctx: RunContext) -> None:
         plan.seconds,
         plan.fps,
     )
-    if not plan.last_frame:
+    if not plan.last_frame and not ctx.video.last_frame_refused:
         log.warning(
             "the %s video backend (%s) cannot take a last frame: shots that continue "
             "start on the previous clip's exact last frame, and no end keyframes are made",
@@ -285,11 +285,13 @@ def _render(ctx: RunContext, references, stop_after: str | None, progress: bool)
                     break  # nothing running and nothing ready: the rest cannot start
         except BaseException as exc:
             scheduler.cancel()
-            if isinstance(exc, KeyboardInterrupt) and scheduler.running:
+            started = [f for f in scheduler.running if f.running()]
+            if isinstance(exc, KeyboardInterrupt) and started:
                 log.warning(
-                    "stopping: waiting for %d clip(s) already sent to the video backend, "
-                    "so they are kept and not paid for again",
-                    len(scheduler.running),
+                    "stopping: waiting for %d clip(s) already being made, so they are "
+                    "kept and not paid for again (Ctrl-C again to leave them; a resume "
+                    "picks up their saved jobs)",
+                    len(started),
                 )
             raise
         finally:

@@ -58,6 +58,10 @@ class Backend:
         """Options that do not change the output (latency, timeouts) and stay out of keys."""
         return set()
 
+    def option_problems(self) -> list[tuple[str, str]]:
+        """(field, message) for every option this model cannot take; checked with the config."""
+        return []
+
     def preflight(self) -> None:
         """Check keys and settings before any work starts; raise ConfigError if unusable."""
 

@@ -179,9 +179,12 @@ def differences(info: VideoInfo, plan: JoinPlan) -> list[str]:
 def _video_differences(info: VideoInfo, plan: JoinPlan) -> list[str]:
     diffs = []
     if (info.width, info.height) != (plan.width, plan.height):
+        fitted = fit_inside(info.width, info.height, info.sar, plan.width, plan.height)
+        how = (
+            "scaled" if fitted == (plan.width, plan.height) else "scaled to fit, padded"
+        )
         diffs.append(
-            f"size {info.width}x{info.height} (output {plan.width}x{plan.height}, "
-            "scaled to fit and padded with black)"
+            f"size {info.width}x{info.height} (output {plan.width}x{plan.height}, {how})"
         )
     if info.sar != 1:
         diffs.append(f"pixel aspect {info.sar} (output square pixels)")

@@ -61,10 +61,7 @@ def _open_video(
             stream.thread_type = "AUTO"
             yield container, stream
     except av.FFmpegError as exc:
-        raise MediaError(
-            f"{path}: cannot be decoded ({exc}); delete it and re-run the step "
-            "that made it"
-        ) from exc
+        raise MediaError(f"{path}: cannot be decoded ({exc})") from exc
 
 
 def _last_frame_by_seek(path: str | os.PathLike) -> av.VideoFrame | None:

@@ -71,10 +71,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         with av.open(str(path)) as container:
             return _probe_open(path, container)
     except av.FFmpegError as exc:
-        raise MediaError(
-            f"{path}: not a readable media file ({exc}); "
-            "delete it and re-run the step that made it"
-        ) from exc
+        raise MediaError(f"{path}: not a readable media file ({exc})") from exc
 
 
 def probe_all(paths: list[str | os.PathLike]) -> list[VideoInfo]:
@@ -96,10 +93,7 @@ def _probe_open(path: Path, container: av.container.InputContainer) -> VideoInfo
 
     frames, stored, audio_extent = _count_packets(container, vstream, astream)
     if frames == 0:
-        raise MediaError(
-            f"{path}: has no video frames (empty or cut-off file); "
-            "delete it and re-run the step that made it"
-        )
+        raise MediaError(f"{path}: has no video frames (empty or cut-off file)")
     _check_complete(path, container, vstream, stored)
     fps = _frame_rate(vstream)
     ctx = vstream.codec_context
@@ -162,7 +156,7 @@ def _check_complete(
     if stored < vstream.frames:
         raise MediaError(
             f"{path}: is cut off: its index lists {vstream.frames} video frames but "
-            f"only {stored} are present; delete it and re-run the step that made it"
+            f"only {stored} are present"
         )
 
 

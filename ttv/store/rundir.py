@@ -31,8 +31,12 @@ FROZEN_MARK = "# Frozen by ttv"
 
 def is_run_dir(path: Path) -> bool:
     """True for a folder that ttv made (it has a manifest or a frozen config)."""
-    if (path / "manifest.json").is_file():
-        return True
+    try:
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        if isinstance(manifest, dict) and isinstance(manifest.get("artifacts"), dict):
+            return manifest.get("format") == 1
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        pass
     config = path / "config.yaml"
     try:
         return config.read_text(encoding="utf-8").startswith(FROZEN_MARK)

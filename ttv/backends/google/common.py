@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 DEVELOPER_KEYS = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+VERTEX_KEYS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
 
 
 class GoogleOptions(BaseModel):
@@ -71,13 +72,15 @@ def make_client(options: GoogleOptions, *, vertex: bool, what: str):
     from google import genai
     from google.genai import types
 
-    key = env_secret(options.api_key, *DEVELOPER_KEYS)
+    vertex = vertex or options.vertexai
+    # Express-mode Vertex keys live in GOOGLE_API_KEY; Gemini keys in GEMINI_API_KEY.
+    key = env_secret(options.api_key, *(VERTEX_KEYS if vertex else DEVELOPER_KEYS))
     http = types.HttpOptions(
         base_url=options.base_url,
         api_version=options.api_version,
         timeout=int(options.timeout * 1000),
     )
-    if vertex or options.vertexai:
+    if vertex:
         project = options.project or os.environ.get("GOOGLE_CLOUD_PROJECT")
         location = options.location or os.environ.get("GOOGLE_CLOUD_LOCATION")
         if project:

@@ -80,15 +80,19 @@ class GeminiImages(ImageModel):
             "the gemini image model " + str(self.model),
         )
 
-    def preflight(self) -> None:
+    def option_problems(self) -> list[tuple[str, str]]:
         sizes = IMAGE_SIZES.get(self.model or "", ())
         if self.options.image_size and self.options.image_size not in sizes:
-            from ttv.errors import ConfigError
+            return [
+                (
+                    "image_size",
+                    f"got {self.options.image_size!r}; {self.model} takes "
+                    f"{', '.join(sizes) or 'no image_size'}",
+                )
+            ]
+        return []
 
-            raise ConfigError(
-                f"keyframes.image_size: {self.model} takes no image_size "
-                f"{self.options.image_size!r} (it takes: {', '.join(sizes) or 'none'})"
-            )
+    def preflight(self) -> None:
         self._client = make_client(
             self.options, vertex=False, what="the gemini image model"
         )

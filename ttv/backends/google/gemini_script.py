@@ -17,7 +17,7 @@ from ttv.backends.base import ScriptRequest, ScriptWriter
 from ttv.backends.google.common import GoogleOptions, call, make_client
 from ttv.errors import BackendError
 from ttv.pricing import bill_extra, price
-from ttv.script import Script, Shot
+from ttv.script import Character, Script, Shot
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,6 @@ class GeminiScriptWriter(ScriptWriter):
         draft = _Draft.model_validate(json.loads(text))
         if not draft.shots:
             raise ValueError("the reply has no shots")
-        known = {c.id for c in request.characters}
         shots = []
         for i, s in enumerate(draft.shots):
             transition: Literal["cut", "continue", "dissolve"] = (
@@ -157,7 +156,7 @@ class GeminiScriptWriter(ScriptWriter):
             shots.append(
                 Shot(
                     transition=transition,
-                    characters=[c for c in s.characters if c in known],
+                    characters=_cast(s.characters, request.characters, i),
                     start=None if transition == "continue" else (s.start or s.end),
                     end=s.end,
                     motion=s.motion,
@@ -170,3 +169,29 @@ class GeminiScriptWriter(ScriptWriter):
             characters=request.characters,
             shots=shots,
         )
+
+
+def _cast(names: list[str], characters: list[Character], index: int) -> list[str]:
+    """Map what the model wrote (ids, names, "Chelsea the cat") to character ids."""
+    found: list[str] = []
+    for written in names:
+        text = written.strip().lower()
+        match = next(
+            (
+                c.id
+                for c in characters
+                if text in (c.id, c.name.lower())
+                or c.id in text.split()
+                or (c.name and c.name.lower() in text)
+            ),
+            None,
+        )
+        if match is None:
+            log.warning(
+                "script: shot %d names %r, who is not in the cast (%s); left out, so no "
+                "reference image is sent for it",
+                index + 1, written, ", ".join(c.id for c in characters) or "no cast",
+            )  # fmt: skip
+        elif match not in found:
+            found.append(match)
+    return found

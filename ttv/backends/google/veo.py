@@ -116,15 +116,29 @@ class VeoClips(VideoModel):
             "the veo video model " + str(self.model),
         )
 
-    def preflight(self) -> None:
-        spec = self.spec
+    def option_problems(self) -> list[tuple[str, str]]:
+        spec = VEO_MODELS.get(self.model or "")
+        if spec is None:
+            return [
+                (
+                    "model",
+                    f"unknown Veo model {self.model!r}; known: {', '.join(VEO_MODELS)}",
+                )
+            ]
+        problems = []
         if self.options.resolution not in spec.resolutions:
-            raise ConfigError(
-                f"clips.resolution: {self.model} makes {', '.join(spec.resolutions)}, "
-                f"got {self.options.resolution!r}"
+            problems.append(
+                (
+                    "resolution",
+                    f"got {self.options.resolution!r}; {self.model} makes "
+                    f"{', '.join(spec.resolutions)}",
+                )
             )
         if self.options.generate_audio and not spec.audio:
-            raise ConfigError(f"clips.generate_audio: {self.model} makes no audio")
+            problems.append(("generate_audio", f"{self.model} makes no audio"))
+        return problems
+
+    def preflight(self) -> None:
         self._client = make_client(
             self.options, vertex=True, what="the veo video model"
         )
