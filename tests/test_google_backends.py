@@ -336,7 +336,8 @@ def test_video_concurrency_limit_holds(fake, google_config, tmp_path):
         ],
     }
     fake.polls_to_finish = 4
-    result = render(google_config(), tmp_path / "run")  # clips.concurrency is 2
+    render(google_config(), tmp_path / "run", stop_after="keyframes")
+    result = render(google_config(), tmp_path / "run")  # all four clips ready at once
     assert result.summary["shots"] == 4
     events = [
         (r.received, +1) for r in fake.requests if r.endpoint == "predictLongRunning"

@@ -97,102 +97,131 @@ def make_plan(
     dissolve: float = 0.5,
 ) -> Plan:
     """Lay out the keyframe chain and the clips for `script`."""
-    # A model that refused a last frame in this run (or an earlier one) keeps its end
-    # keyframes, so the chain's keys (and the cache) stay as they were.
-    end_keyframes = video.capabilities().last_frame
-    last_frame = end_keyframes and not video.last_frame_refused
-    templates = _templates(prompts_dir)
-    keyframes: list[KeyframeStep] = []
-    clips: list[ClipStep] = []
-    size = {"width": width, "height": height}
+    planner = _Planner(
+        script, images, video, reference_keys, _templates(prompts_dir),
+        {"width": width, "height": height}, fps, seed,
+    )  # fmt: skip
+    for i, shot in enumerate(script.shots):
+        planner.add_shot(i, shot, shot.duration or default_duration, dissolve)
+    return Plan(
+        script=script,
+        keyframes=planner.keyframes,
+        clips=planner.clips,
+        fps=fps,
+        last_frame=planner.last_frame,
+    )
 
-    def keyframe(i: int, shot: Shot, which: str, text: str) -> KeyframeStep:
+
+class _Planner:
+    """Builds the plan shot by shot; each step's key chains off the steps before it."""
+
+    def __init__(
+        self, script, images, video, reference_keys, templates, size, fps, seed
+    ):
+        self.script = script
+        self.images = images
+        self.video = video
+        self.reference_keys = reference_keys
+        self.templates = templates
+        self.size = size
+        self.fps = fps
+        self.seed = seed
+        # A model that refused a last frame in this run (or an earlier one) keeps its
+        # end keyframes, so the chain's keys (and the cache) stay as they were.
+        self.end_keyframes = video.capabilities().last_frame
+        self.last_frame = self.end_keyframes and not video.last_frame_refused
+        self.keyframes: list[KeyframeStep] = []
+        self.clips: list[ClipStep] = []
+        self.previous_end: KeyframeStep | None = None
+
+    def add_shot(self, i: int, shot: Shot, duration: float, dissolve: float) -> None:
+        continues = shot.transition == "continue" and i > 0
+        first = first_from = None
+        if continues and self.last_frame:
+            first = self.previous_end
+        elif continues:
+            first_from = self.clips[-1]
+        else:
+            first = self._keyframe(i, shot, "start", shot.start or shot.end)
+        end = self._keyframe(i, shot, "end", shot.end) if self.end_keyframes else None
+        clip = self._clip(i, shot, duration, first, first_from, end)
+        clip.skip_first = 1 if continues else 0
+        if shot.transition == "dissolve" and self.clips:
+            wanted = frame_count(dissolve, self.fps)
+            clip.crossfade = _dissolve_frames(self.clips[-1], clip, wanted)
+        self.clips.append(clip)
+        self.previous_end = end
+
+    def _keyframe(self, i: int, shot: Shot, which: str, text: str) -> KeyframeStep:
+        previous = self.keyframes[-1] if self.keyframes else None
         step = KeyframeStep(
             name=f"{shot_name(i)}_{which}",
             shot_index=i,
             which=which,  # type: ignore[arg-type]
             text=text,
             prompt=_fill(
-                templates["keyframe"], script, shot, i, which=which, text=text
+                self.templates["keyframe"], self.script, shot, i, which=which, text=text
             ),
             cast=list(shot.characters),
-            previous=keyframes[-1] if keyframes else None,
-            seed=seed + len(keyframes),
+            previous=previous,
+            seed=self.seed + len(self.keyframes),
         )
         step.recipe = {
             "kind": "keyframe",
-            "backend": images.identity(),
+            "backend": self.images.identity(),
             "prompt": step.prompt,
             "text": text,
             "cast": step.cast,
             "seed": step.seed,
-            **size,
-            "previous": step.previous.key if step.previous else None,
-            "references": [reference_keys.get(c, "") for c in step.cast],
+            **self.size,
+            "previous": previous.key if previous else None,
+            "references": [self.reference_keys.get(c, "") for c in step.cast],
         }
         step.key = digest(step.recipe)
-        keyframes.append(step)
+        self.keyframes.append(step)
         return step
 
-    previous_end: KeyframeStep | None = None
-    for i, shot in enumerate(script.shots):
-        duration = shot.duration or default_duration
-        continues = shot.transition == "continue" and i > 0
-        previous_clip = clips[-1] if clips else None
-        first = first_from = None
-        if continues and last_frame:
-            first = previous_end
-        elif continues:
-            first_from = previous_clip
-        else:
-            first = keyframe(i, shot, "start", shot.start or shot.end)
-        end = keyframe(i, shot, "end", shot.end) if end_keyframes else None
-        last = end if last_frame else None
+    def _clip(self, i, shot, duration, first, first_from, end) -> ClipStep:
+        last = end if self.last_frame else None
         start_text = first.text if first else "the previous shot's last frame"
         clip = ClipStep(
             name=shot_name(i),
             shot_index=i,
             shot=shot,
             prompt=_fill(
-                templates["clip"],
-                script,
+                self.templates["clip"],
+                self.script,
                 shot,
                 i,
                 start_text=start_text,
                 end_text=shot.end,
-            ),
+            ),  # fmt: skip
             duration=duration,
-            frames=max(1, frame_count(duration, fps)),
-            skip_first=1 if continues else 0,
+            frames=max(1, frame_count(duration, self.fps)),
+            skip_first=1
+            if first_from or (first is not None and first is self.previous_end)
+            else 0,
             crossfade=0,
-            seed=seed + i,
+            seed=self.seed + i,
             first=first,
             first_from=first_from,
             last=last,
         )
         clip.recipe = {
             "kind": "clip",
-            "backend": video.identity(),
+            "backend": self.video.identity(),
             "prompt": clip.prompt,
             "motion": shot.motion,
             "duration": duration,
             "frames": clip.frames,
-            "fps": fps,
+            "fps": self.fps,
             "seed": clip.seed,
-            **size,
-            "first": first.key if first else f"last-frame-of:{first_from.key}",  # type: ignore[union-attr]
+            **self.size,
+            "first": first.key if first else f"last-frame-of:{first_from.key}",
             "last": last.key if last else None,
         }
         clip.key = digest(clip.recipe)
-        if shot.transition == "dissolve" and clips:
-            clip.crossfade = _dissolve_frames(
-                clips[-1], clip, frame_count(dissolve, fps)
-            )
-        clips.append(clip)
-        previous_end = end
-    return Plan(
-        script=script, keyframes=keyframes, clips=clips, fps=fps, last_frame=last_frame
-    )
+        return clip
 
 
 def _dissolve_frames(before: ClipStep, clip: ClipStep, wanted: int) -> int:
