@@ -21,7 +21,8 @@ import ttv
 from ttv import clips, keyframes, stitch
 from ttv import script as script_stage
 from ttv.backends.base import Reference
-from ttv.config import Config, check_references, check_shots, shot_rules
+from ttv.checks import check_references, check_shots
+from ttv.config import Config, shot_rules
 from ttv.context import RunContext
 from ttv.errors import ConfigError, LastFrameRefused, RunError, TTVError, UsageError
 from ttv.media.ffmpeg import ffmpeg_version
