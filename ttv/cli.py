@@ -87,6 +87,19 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", action="store_true", help="print JSON for scripts")
     plan.set_defaults(func=_cmd_plan)
 
+    _batch_parser(sub, common)
+
+    resume = sub.add_parser(
+        "resume", parents=[common], help="continue a run from its own frozen config"
+    )
+    resume.add_argument("run_dir", type=Path, help="a run directory made by `ttv run`")
+    _stop_after(resume)
+    _resubmit(resume)
+    resume.set_defaults(func=_cmd_resume)
+    return parser
+
+
+def _batch_parser(sub, common: argparse.ArgumentParser) -> None:
     batch = sub.add_parser(
         "batch",
         parents=[common],
@@ -94,7 +107,9 @@ def _parser() -> argparse.ArgumentParser:
         description="ttv batch QUEUE renders every pending story in the folder; "
         "ttv batch status QUEUE prints the queue.",
     )
-    batch.add_argument("words", nargs="+", metavar="[status] QUEUE")
+    batch.add_argument(
+        "words", nargs="+", metavar="QUEUE", help="a queue folder, or: status QUEUE"
+    )
     batch.add_argument("--watch", action="store_true", help="keep taking new stories")
     batch.add_argument("--jobs", type=int, default=2, help="stories at once (2)")
     batch.add_argument(
@@ -107,15 +122,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     batch.add_argument("--json", action="store_true", help="status as JSON")
     batch.set_defaults(func=_cmd_batch)
-
-    resume = sub.add_parser(
-        "resume", parents=[common], help="continue a run from its own frozen config"
-    )
-    resume.add_argument("run_dir", type=Path, help="a run directory made by `ttv run`")
-    _stop_after(resume)
-    _resubmit(resume)
-    resume.set_defaults(func=_cmd_resume)
-    return parser
 
 
 def _resubmit(parser: argparse.ArgumentParser) -> None:

@@ -176,10 +176,11 @@ class VeoClips(VideoModel):
         operation = self._wait(request, name)
         self._save(request, operation, dest)
 
-    def _create(self, request: ClipRequest) -> str:
+    def _video_config(self, request: ClipRequest):
+        """What the model is asked for, as far as this model id takes it."""
         from google.genai import types
 
-        config = types.GenerateVideosConfig(
+        return types.GenerateVideosConfig(
             number_of_videos=1,
             duration_seconds=int(request.duration),
             aspect_ratio="16:9" if request.width >= request.height else "9:16",
@@ -191,6 +192,11 @@ class VeoClips(VideoModel):
             enhance_prompt=self.options.enhance_prompt,
             last_frame=_image(request.last) if request.last is not None else None,
         )
+
+    def _create(self, request: ClipRequest) -> str:
+        from google.genai import types
+
+        config = self._video_config(request)
 
         def create():
             source = types.GenerateVideosSource(
