@@ -462,3 +462,27 @@ def test_filter_graph_places_dissolves_by_frame_count():
     assert lengths == [48000, 48000, 46000, 48000]
     assert sum(lengths) - 12000 - 8000 == 85 * 2000
     assert graph.endswith("[vcat]settb=1/24,setpts=N[vout]")
+
+
+def test_audio_shorter_or_longer_than_its_clip_is_fitted_to_the_video(
+    media_clips, tmp_path
+):
+    # 12 frames at 12 fps = 1 s of video; audio of 0.3 s and of 2.5 s.
+    short = media_clips.clip("short_audio.mp4", 12, audio_seconds=0.3)
+    long = media_clips.clip("long_audio.mp4", 12, audio_seconds=2.5, first_index=20)
+    assert probe(long).audio.duration > 2.0
+    dest = tmp_path / "joined.mp4"
+    info = join([Segment(short), Segment(long)], dest, width=160, height=90, fps=12)
+    assert info.frame_count == 24
+    samples = audio_samples(dest)
+    assert len(samples) / 48000 == pytest.approx(2.0, abs=0.03)
+
+    def rms(start, end):
+        part = samples[int(start * 48000) : int(end * 48000)]
+        return float(np.sqrt(np.mean(part**2)))
+
+    assert rms(0.05, 0.25) > 0.03  # the short tone
+    assert rms(0.4, 0.95) < 1e-3  # then silence to the end of its clip
+    assert rms(1.05, 1.95) > 0.03  # the long tone, cut where its clip ends
+    indexes = [media_clips.read_index(f) for f in iter_frames(dest)]
+    assert indexes == list(range(12)) + list(range(20, 32))
