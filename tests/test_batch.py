@@ -195,3 +195,38 @@ def test_status_command(tmp_path, as_json):
         )
     else:
         assert out.stdout.splitlines()[1].split()[:3] == ["a", "done", "3/3"]
+
+
+def test_watch_takes_stories_as_they_arrive(tmp_path):
+    import threading
+
+    queue = make_queue(tmp_path / "q", names=("a",))
+    stop = threading.Event()
+    options = BatchOptions(watch=True, poll_seconds=0.1)
+    worker = threading.Thread(target=run_batch, args=(queue, options, stop))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not (queue / "runs" / "a" / "final.mp4").exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        (queue / "b.yaml").write_text(
+            (queue / "a.yaml").read_text().replace(" a", " b")
+        )
+        while not (queue / "runs" / "b" / "final.mp4").exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        (queue / "gone.yaml").write_text(
+            "extends: _base.yaml\nprompt: x\noutput: {bad: 1}\n"
+        )
+        time.sleep(0.5)
+        (queue / "gone.yaml").unlink()
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        worker.join(timeout=60)
+    assert not worker.is_alive()
+    assert {r["story"]: r["status"] for r in status(queue)} == {
+        "a": "done",
+        "b": "done",
+    }

@@ -97,7 +97,15 @@ class Queue:
         """Add new story files, re-queue changed ones; return the names (re)queued."""
         now = time.time()
         queued = []
+        present = [s.name for s in stories]
         with self._db(immediate=True) as db:
+            # A story file that is gone is dropped unless it was rendered (kept as record).
+            marks = ",".join("?" * len(present))
+            db.execute(
+                f"DELETE FROM stories WHERE status IN ('pending', 'failed') "
+                f"AND name NOT IN ({marks})",
+                present,
+            )
             for story in stories:
                 row = db.execute(
                     "SELECT digest, status FROM stories WHERE name = ?", (story.name,)

@@ -69,14 +69,20 @@ class _StoryTag(logging.Filter):
         return True
 
 
-def run_batch(folder: Path, options: BatchOptions) -> BatchReport:
-    """Render every pending story in `folder` (and, with watch, new ones as they come)."""
+def run_batch(
+    folder: Path, options: BatchOptions, stop: threading.Event | None = None
+) -> BatchReport:
+    """Render every pending story in `folder` (and, with watch, new ones as they come).
+
+    Setting `stop` ends a watching batch the way Ctrl-C does: no new stories, the
+    running ones finish.
+    """
     queue = Queue(
         folder, lease_seconds=options.lease_seconds, max_attempts=options.max_attempts
     )
     if options.retry_failed:
         queue.reset_failed()
-    batch = _Batch(folder, queue, options)
+    batch = _Batch(folder, queue, options, stop or threading.Event())
     tag = _StoryTag()
     handlers = list(logging.getLogger().handlers)
     for handler in handlers:
@@ -91,13 +97,15 @@ def run_batch(folder: Path, options: BatchOptions) -> BatchReport:
 
 
 class _Batch:
-    def __init__(self, folder: Path, queue: Queue, options: BatchOptions):
+    def __init__(
+        self, folder: Path, queue: Queue, options: BatchOptions, stop: threading.Event
+    ):
         self.folder = folder
         self.queue = queue
         self.options = options
         self.ledger = Ledger(options.budget_usd)
         self.running: dict[Future, Claim] = {}
-        self.stopping = threading.Event()
+        self.stopping = stop
         self.budget_reached = threading.Event()
         self.done = threading.Event()
 
@@ -127,6 +135,9 @@ class _Batch:
                     self.running[pool.submit(self._render, claim)] = claim
             if not self.running and (not self.options.watch or not taking):
                 return
+            if not self.running:  # watching an idle queue: wait() on nothing is instant
+                self.stopping.wait(self.options.poll_seconds)
+                continue
             finished, _ = wait(
                 self.running,
                 timeout=self.options.poll_seconds,
