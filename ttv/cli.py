@@ -266,8 +266,14 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     rows = status(folder)
     print(json.dumps(rows, indent=2) if args.json else table(rows))
     if report.budget_reached:
-        print(f"ttv: batch budget reached; left: {', '.join(report.left) or 'none'}")
-    return 1 if report.failed else 0
+        print(
+            f"ttv: batch budget reached; left: {', '.join(report.left) or 'none'}",
+            file=sys.stderr,
+        )
+    if report.interrupted:
+        print("ttv: batch stopped; run it again to resume", file=sys.stderr)
+        return 130
+    return 1 if report.failed or (report.budget_reached and report.left) else 0
 
 
 def _usd(value: float) -> str:

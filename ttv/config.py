@@ -20,6 +20,7 @@ from ttv import backends as registry
 from ttv.backends.base import Backend, Stage, VideoModel
 from ttv.checks import ShotRules, check_references, check_shots
 from ttv.errors import ConfigError, Problem
+from ttv.extends import resolve
 from ttv.script import Character, Shot
 from ttv.store.rundir import FROZEN_MARK
 from ttv.yamlsrc import Located, load, loads, validate
@@ -136,9 +137,11 @@ def load_config(
 ) -> Config:
     """Read, validate and check a pipeline config file; raise ConfigError with every problem."""
     path = Path(path)
-    return from_located(
-        load(path), base_dir=path.resolve().parent, prompt=prompt, out=out
-    )
+    located = load(path)
+    if isinstance(located.data, dict) and "extends" in located.data:
+        data = resolve(located, path, depth=0)
+        located = Located(data, located.lines, located.source)
+    return from_located(located, base_dir=path.resolve().parent, prompt=prompt, out=out)
 
 
 def from_text(text: str, *, base_dir: Path, source: str = "<config>", **kw) -> Config:

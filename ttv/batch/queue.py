@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ttv.batch.story import Story
+from ttv.errors import UsageError
 
 DB_NAME = "queue.sqlite"
 STATUSES = ("pending", "running", "done", "failed")
@@ -64,23 +65,38 @@ class Queue:
     """The state of one queue folder."""
 
     def __init__(
-        self, folder: Path, *, lease_seconds: float = 60.0, max_attempts: int = 3
+        self,
+        folder: Path,
+        *,
+        lease_seconds: float = 60.0,
+        max_attempts: int = 3,
+        read_only: bool = False,
     ):
-        self.folder = Path(folder)
+        self.folder = Path(folder).resolve()
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
+        self.read_only = read_only
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.path = self.folder / DB_NAME
-        db = sqlite3.connect(self.path, timeout=30)
+        if read_only:
+            return
         try:
-            db.execute("PRAGMA journal_mode=WAL")  # readers never block the workers
-            db.executescript(SCHEMA)
-        finally:
-            db.close()
+            db = sqlite3.connect(self.path, timeout=30)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")  # readers never block the workers
+                db.executescript(SCHEMA)
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            raise UsageError(
+                f"cannot keep the queue's state in {self.path} ({exc}); the queue "
+                "folder must be writable"
+            ) from exc
 
     @contextmanager
     def _db(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        target = f"file:{self.path}?mode=ro" if self.read_only else str(self.path)
+        db = sqlite3.connect(target, timeout=30, isolation_level=None, uri=True)
         db.row_factory = sqlite3.Row
         try:
             db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
@@ -126,8 +142,14 @@ class Queue:
                     queued.append(story.name)
                 elif row["digest"] != story.digest:  # changed while rendering
                     db.execute(
-                        "UPDATE stories SET digest = ?, updated = ? WHERE name = ?",
-                        (story.digest, now, story.name),
+                        "UPDATE stories SET digest = ?, path = ?, updated = ? "
+                        "WHERE name = ?",
+                        (story.digest, str(story.path), now, story.name),
+                    )
+                else:  # the same story, perhaps seen from another folder
+                    db.execute(
+                        "UPDATE stories SET path = ? WHERE name = ?",
+                        (str(story.path), story.name),
                     )
         return queued
 

@@ -9,6 +9,7 @@ import yaml
 
 from ttv.batch.queue import DB_NAME, Queue
 from ttv.errors import UsageError
+from ttv.store.journal import Journal
 
 
 def status(folder: Path) -> list[dict[str, Any]]:
@@ -16,9 +17,10 @@ def status(folder: Path) -> list[dict[str, Any]]:
     if not (folder / DB_NAME).is_file():
         raise UsageError(f"{folder} has no queue yet; run `ttv batch {folder}` first")
     out = []
-    for row in Queue(folder).rows():
+    for row in Queue(folder, read_only=True).rows():
         summary = row["summary"] or {}
-        done, total = _shots(Path(row["run_dir"])) if row["run_dir"] else (0, None)
+        run_dir = Path(row["run_dir"]) if row["run_dir"] else None
+        done, total = _shots(run_dir) if run_dir else (0, None)
         out.append(
             {
                 "story": row["name"],
@@ -27,7 +29,7 @@ def status(folder: Path) -> list[dict[str, Any]]:
                 "shots_done": done,
                 "shots": summary.get("shots", total),
                 "seconds": summary.get("seconds") if row["status"] == "done" else None,
-                "cost_usd": summary.get("spent_total_usd", 0.0),
+                "cost_usd": _spent(run_dir),
                 "final": summary.get("final") if row["status"] == "done" else None,
                 "error": (row["error"] or "").strip() or None,
             }
@@ -48,6 +50,14 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{'$' + format(r['cost_usd'] or 0, '.2f'):>9}  {error[:100]}"
         )
     return "\n".join(lines)
+
+
+def _spent(run_dir: Path | None) -> float:
+    """All the story's runs spent, from its journal (stopped runs write no summary)."""
+    if run_dir is None:
+        return 0.0
+    entries = Journal(run_dir / "journal.jsonl").entries("ledger")
+    return round(sum(e.get("usd", 0.0) for e in entries), 4)
 
 
 def _first_problem(error: str | None) -> str:

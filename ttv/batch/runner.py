@@ -52,6 +52,7 @@ class BatchReport:
     rows: list[dict[str, Any]]
     budget_reached: bool = False
     left: list[str] = field(default_factory=list)
+    interrupted: bool = False
 
     @property
     def failed(self) -> list[str]:
@@ -92,8 +93,11 @@ def run_batch(
     finally:
         for handler in handlers:
             handler.removeFilter(tag)
-    left = [r["name"] for r in queue.rows() if r["status"] in ("pending", "running")]
-    return BatchReport(queue.rows(), batch.budget_reached.is_set(), left)
+    # Stories another worker is rendering are not this batch's to report as left.
+    left = [r["name"] for r in queue.rows() if r["status"] == "pending"]
+    return BatchReport(
+        queue.rows(), batch.budget_reached.is_set(), left, batch.interrupted
+    )
 
 
 class _Batch:
@@ -106,6 +110,7 @@ class _Batch:
         self.ledger = Ledger(options.budget_usd)
         self.running: dict[Future, Claim] = {}
         self.stopping = stop
+        self.interrupted = False
         self.budget_reached = threading.Event()
         self.done = threading.Event()
 
@@ -116,6 +121,7 @@ class _Batch:
         try:
             self._serve(pool)
         except KeyboardInterrupt:
+            self.interrupted = True
             self._interrupted()
         finally:
             self.done.set()
@@ -178,7 +184,10 @@ class _Batch:
             )
             self.queue.finish(claim, "failed", error=str(exc), exhaust=True)
             return
-        run_dir = config.model.output.dir or self.folder / "runs" / claim.name
+        # Each story has its own run directory, whatever a shared base may say.
+        run_dir = self.folder.resolve() / "runs" / claim.name
+        if config.model.output.dir not in (None, run_dir):
+            log.warning("output.dir is not used in a batch; rendering into %s", run_dir)
         try:
             result = run(
                 config, run_dir=run_dir, progress=False, shared_ledger=self.ledger

@@ -6,18 +6,19 @@ Relative paths are read from the folder of the file that wrote them.
 
 from __future__ import annotations
 
-import copy
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from ttv.config import Config, from_located
-from ttv.errors import ConfigError, Problem
-from ttv.yamlsrc import Located, load
+from ttv.config import Config, load_config
+from ttv.errors import ConfigError
+from ttv.extends import MAX_DEPTH
+from ttv.yamlsrc import load
+
+log = logging.getLogger(__name__)
 
 STORY_SUFFIXES = (".yaml", ".yml")
-MAX_DEPTH = 5
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,23 @@ class Story:
 
 def find(queue: Path) -> list[Story]:
     """Every story file directly in `queue`, by name."""
-    stories = []
-    for path in sorted(queue.iterdir()):
+    stories: dict[str, Story] = {}
+    for path in sorted(queue.resolve().iterdir()):
         hidden = path.name.startswith((".", "_"))  # _base.yaml: a base, not a story
-        if path.suffix.lower() in STORY_SUFFIXES and path.is_file() and not hidden:
-            stories.append(Story(path.stem, path, digest(path)))
-    return stories
+        if path.suffix.lower() not in STORY_SUFFIXES or hidden or not path.is_file():
+            continue
+        name = path.stem
+        if name.lower() in {n.lower() for n in stories}:
+            log.error(
+                "%s: another story file is already named %s (%s); rename one of them",
+                path.name, name, stories[name].path.name if name in stories else "?",
+            )  # fmt: skip
+            continue
+        try:
+            stories[name] = Story(name, path, digest(path))
+        except OSError:
+            continue  # removed while the folder was read (a watched queue)
+    return list(stories.values())
 
 
 def digest(path: Path) -> str:
@@ -49,66 +61,7 @@ def digest(path: Path) -> str:
 
 def load_story(path: Path) -> Config:
     """The validated config of a story file; ConfigError names the file and line."""
-    located = load(path)
-    data = _raw(located, path, depth=0)
-    merged = Located(data, located.lines, located.source)
-    return from_located(merged, base_dir=path.resolve().parent)
-
-
-def _raw(located: Located, path: Path, depth: int) -> dict[str, Any]:
-    """The file's data with its paths absolute and its base merged in underneath."""
-    data = located.data
-    if not isinstance(data, dict):
-        raise ConfigError(
-            [Problem(str(path), "expected a mapping of keys (prompt, extends, ...)")],
-            source=str(path),
-        )
-    data = _absolute(copy.deepcopy(data), path.resolve().parent)
-    base_name = data.pop("extends", None)
-    if base_name is None:
-        return data
-    where = located.where(("extends",))
-    if not isinstance(base_name, str):
-        raise ConfigError(
-            [Problem(where, "extends takes a file name")], source=str(path)
-        )
-    base_path = (path.resolve().parent / base_name).resolve()
-    if depth >= MAX_DEPTH:
-        raise ConfigError(
-            [Problem(where, f"more than {MAX_DEPTH} levels of extends; is it a loop?")],
-            source=str(path),
-        )
-    if not base_path.is_file():
-        raise ConfigError(
-            [Problem(where, f"base config {base_path} does not exist; fix the path")],
-            source=str(path),
-        )
-    base = _raw(load(base_path), base_path, depth + 1)
-    return merge(base, data)
-
-
-def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """`over` on top of `base`: mappings merge key by key, anything else replaces."""
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def _absolute(data: dict[str, Any], folder: Path) -> dict[str, Any]:
-    """Make the file's relative paths absolute, so merging cannot change their meaning."""
-    for character in data.get("characters") or []:
-        if isinstance(character, dict) and isinstance(character.get("reference"), str):
-            character["reference"] = str((folder / character["reference"]).resolve())
-    output = data.get("output")
-    if isinstance(output, dict):
-        for key in ("dir", "cache_dir"):
-            if isinstance(output.get(key), str):
-                output[key] = str((folder / output[key]).resolve())
-    return data
+    return load_config(path)
 
 
 def _chain(path: Path) -> list[Path]:

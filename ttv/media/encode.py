@@ -161,11 +161,12 @@ class ClipWriter:
         cmd = ffmpeg_command(args)
         log.debug("encoding %s: %s", self.dest, shlex.join(cmd))
         try:
-            self._proc = subprocess.Popen(
+            self._proc = subprocess.Popen(  # own session: see run_ffmpeg
                 cmd,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=self._stderr,
+                start_new_session=True,
             )
         except OSError as exc:
             msg = f"encoding {self.dest} failed: cannot run ffmpeg: {exc}"

@@ -98,7 +98,11 @@ def run_ffmpeg(args: list[str], *, what: str) -> None:
     cmd = ffmpeg_command(args)
     log.debug("%s: %s", what, shlex.join(cmd))
     try:
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True)
+        # Own session: a terminal's Ctrl-C reaches ttv, which lets running work finish;
+        # it must not kill ffmpeg in the middle of that work.
+        proc = subprocess.run(
+            cmd, stdin=subprocess.DEVNULL, capture_output=True, start_new_session=True
+        )
     except OSError as exc:
         msg = f"{what} failed: cannot run {cmd[0]}: {exc}; {INSTALL_HINT}"
         raise MediaError(msg) from exc

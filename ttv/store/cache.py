@@ -59,7 +59,14 @@ class Cache:
         if not path.exists():
             return None
         try:
-            validate(path)
+            # The bytes were decoded and checked when written; their hash says they
+            # are still those bytes (a cut or scribbled file can still half-decode).
+            expected = _read(_sum_path(path))
+            if not expected:  # written before sums were kept: decode it once
+                validate(path)
+                _write_sum(path)
+            elif file_digest(path) != expected:
+                raise MediaError("its bytes changed since it was written and checked")
         except (MediaError, OSError) as exc:
             log.warning(
                 "cached %s %s is damaged (%s); making it again", kind, key[:12], exc
@@ -81,6 +88,7 @@ class Cache:
         path = self.path(kind, key, ext)
         with atomic.atomic_path(path, validate) as tmp:
             make(tmp)
+        _write_sum(path)
         if recipe is not None:
             atomic.write_text(path.with_suffix(".json"), json.dumps(recipe, indent=1))
         return path
@@ -95,7 +103,23 @@ class Cache:
             return None
         path = self.path(kind, key, ext)
         link_or_copy(source, path)
+        _write_sum(path)
         return path
+
+
+def _sum_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _write_sum(path: Path) -> None:
+    atomic.write_text(_sum_path(path), file_digest(path) + "\n")
 
 
 def link_or_copy(source: Path, dest: Path) -> None:
