@@ -230,3 +230,20 @@ def test_watch_takes_stories_as_they_arrive(tmp_path):
         "a": "done",
         "b": "done",
     }
+
+
+def test_a_changed_reference_image_queues_the_story_again(tmp_path):
+    import shutil
+
+    queue = tmp_path / "q"
+    queue.mkdir()
+    shutil.copy(REFERENCES / "astronaut.png", queue / "hero.png")
+    base = BASE.format(refs=REFERENCES, latency=0, extra="")
+    (queue / "_base.yaml").write_text(
+        base.replace(f"{REFERENCES}/astronaut.png", "hero.png")
+    )
+    (queue / "a.yaml").write_text("extends: _base.yaml\nprompt: Eileen waves.\n")
+    run_batch(queue, BatchOptions(poll_seconds=0.1))
+    shutil.copy(REFERENCES / "chelsea.png", queue / "hero.png")  # a new photo
+    run_batch(queue, BatchOptions(poll_seconds=0.1))
+    assert [h["name"] for h in Queue(queue).history()] == ["a", "a"]

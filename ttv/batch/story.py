@@ -52,11 +52,30 @@ def find(queue: Path) -> list[Story]:
 
 
 def digest(path: Path) -> str:
-    """A digest of the story file and every base it extends (a change re-queues it)."""
+    """A digest of the story file, the bases it extends and the reference images they
+    name: a change to any of them re-queues the story."""
     h = hashlib.sha256()
     for part in _chain(path):
         h.update(part.read_bytes())
+        for image in _references(part):
+            h.update(str(image).encode())
+            h.update(image.read_bytes() if image.is_file() else b"missing")
     return h.hexdigest()
+
+
+def _references(path: Path) -> list[Path]:
+    """The reference image paths a config file names, resolved against its folder."""
+    try:
+        data = load(path).data
+    except ConfigError:
+        return []
+    characters = data.get("characters") if isinstance(data, dict) else None
+    refs = []
+    for character in characters if isinstance(characters, list) else []:
+        ref = character.get("reference") if isinstance(character, dict) else None
+        if isinstance(ref, str):
+            refs.append((path.resolve().parent / ref).resolve())
+    return refs
 
 
 def load_story(path: Path) -> Config:
