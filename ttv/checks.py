@@ -18,7 +18,7 @@ def check_references(
 ) -> list[Problem]:
     """Every reference image exists and decodes as an image."""
     from ttv.errors import MediaError
-    from ttv.media.images import load_image  # media loads PyAV; keep import lazy
+    from ttv.media.images import load_reference  # media loads PyAV; keep import lazy
 
     problems = []
     for i, character in enumerate(characters):
@@ -35,7 +35,7 @@ def check_references(
             )
             continue
         try:
-            load_image(ref, what=f"reference image of '{character.id}'")
+            load_reference(ref, what=f"reference image of character '{character.id}'")
         except MediaError as exc:
             problems.append(Problem(where(i), str(exc)))
     return problems

@@ -17,13 +17,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ttv import backends as registry
-from ttv.backends.base import Backend, Stage, VideoModel
+from ttv.backends.base import Backend, Stage
 from ttv.checks import ShotRules, check_references, check_shots
 from ttv.errors import ConfigError, Problem
 from ttv.extends import resolve
 from ttv.script import Character, Shot
 from ttv.store.rundir import FROZEN_MARK
-from ttv.yamlsrc import Located, load, loads, validate
+from ttv.yamlsrc import Located, load, validate
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +120,6 @@ class Config:
     base_dir: Path
     backends: dict[Stage, Backend]
 
-    @property
-    def video(self) -> VideoModel:
-        return self.backends["clips"]  # type: ignore[return-value]
-
     def frozen(self) -> str:
         """The config as YAML with every path absolute: what `ttv resume` reruns."""
         data = self.model.model_dump(mode="json", exclude_none=True)
@@ -142,11 +138,6 @@ def load_config(
         data = resolve(located, path, depth=0)
         located = Located(data, located.lines, located.source)
     return from_located(located, base_dir=path.resolve().parent, prompt=prompt, out=out)
-
-
-def from_text(text: str, *, base_dir: Path, source: str = "<config>", **kw) -> Config:
-    """Like load_config, for YAML text (used by batch stories and tests)."""
-    return from_located(loads(text, source), base_dir=base_dir, **kw)
 
 
 def from_located(

@@ -39,8 +39,8 @@ def dry_run(config: Config, run_dir: Path | None = None) -> dict[str, Any]:
     rows = []
     for clip in plan.clips:
         frames = [k for k in plan.keyframes if k.shot_index == clip.shot_index]
-        new_frames = [k for k in frames if not _cached(ctx, "keyframe", k.key, ".png")]
-        clip_new = not _cached(ctx, "clip", clip.key, ".mp4")
+        new_frames = [k for k in frames if not ctx.cache.has("keyframe", k.key, ".png")]
+        clip_new = not ctx.cache.has("clip", clip.key, ".mp4")
         cost = len(new_frames) * keyframe_cost
         cost += video.estimate_usd(clip.duration) if clip_new else 0.0
         rows.append(
@@ -109,7 +109,3 @@ def _script(ctx) -> tuple[Script, bool, bool]:
         shots=shots,
     )
     return stand_in, True, False
-
-
-def _cached(ctx, kind: str, key: str, ext: str) -> bool:
-    return ctx.cache.path(kind, key, ext).exists()

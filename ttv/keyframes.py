@@ -15,7 +15,13 @@ from ttv.backends.base import KeyframeRequest, Reference
 from ttv.backends.limits import limiter
 from ttv.context import RunContext
 from ttv.errors import BackendError, TTVError
-from ttv.media.images import ARTIFACT_MAX_SIDE, fit, load_image, validate_image
+from ttv.media.images import (
+    ARTIFACT_MAX_SIDE,
+    fit,
+    load_image,
+    load_reference,
+    validate_image,
+)
 from ttv.plan import KeyframeStep
 from ttv.script import Script
 from ttv.store.cache import file_digest
@@ -30,7 +36,7 @@ def load_references(script: Script) -> tuple[dict[str, Reference], dict[str, str
     for character in script.characters:
         if character.reference is None:
             continue
-        image = load_image(
+        image = load_reference(
             character.reference, what=f"reference image of character '{character.id}'"
         )
         references[character.id] = Reference(character=character, image=image)

@@ -115,11 +115,10 @@ def _verify(ctx: RunContext, stop_after: str | None) -> None:
     plan = ctx.plan
     pending = {
         "keyframes": any(
-            not ctx.cache.path("keyframe", k.key, ".png").exists()
-            for k in plan.keyframes
+            not ctx.cache.has("keyframe", k.key, ".png") for k in plan.keyframes
         ),
         "clips": stop_after != "keyframes"
-        and any(not ctx.cache.path("clip", c.key, ".mp4").exists() for c in plan.clips),
+        and any(not ctx.cache.has("clip", c.key, ".mp4") for c in plan.clips),
     }
     for stage, has_work in pending.items():
         if has_work:

@@ -22,7 +22,6 @@ from ttv.media.ffmpeg import run_ffmpeg
 from ttv.media.graph import SAMPLE_RATE, filter_graph, half_up, seconds
 from ttv.media.graph import fit_inside as fit_inside  # re-exported for callers
 from ttv.media.probe import VideoInfo, probe
-from ttv.media.probe import probe_all as probe_all  # re-exported for callers
 from ttv.store.atomic import atomic_path
 
 log = logging.getLogger(__name__)

@@ -7,6 +7,7 @@ on its longer side, so nothing downstream has to care about the odd files users 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -83,6 +84,21 @@ def load_image(
             "re-export or re-download it"
         ) from exc
     return _limit_size(rgb, max_side, declared, path, what)
+
+
+def load_reference(path: str | os.PathLike, *, what: str) -> Image.Image:
+    """load_image for a user's reference photo, decoded once per process and version.
+
+    The config check and the run both need it; the file is read again only if it
+    changed. Callers must not modify the image they get.
+    """
+    stat = Path(path).stat()
+    return _load_cached(str(path), stat.st_mtime_ns, stat.st_size, what)
+
+
+@functools.lru_cache(maxsize=64)
+def _load_cached(path: str, mtime_ns: int, size: int, what: str) -> Image.Image:
+    return load_image(path, what=what)
 
 
 def fit(img: Image.Image, width: int, height: int) -> Image.Image:

@@ -74,11 +74,6 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         raise MediaError(f"{path}: not a readable media file ({exc})") from exc
 
 
-def probe_all(paths: list[str | os.PathLike]) -> list[VideoInfo]:
-    """Probe several clips."""
-    return [probe(p) for p in paths]
-
-
 def _probe_open(path: Path, container: av.container.InputContainer) -> VideoInfo:
     fmt = container.format.name
     if fmt in _NOT_VIDEO_FORMATS or fmt.endswith("_pipe"):

@@ -53,6 +53,10 @@ class Cache:
     def path(self, kind: str, key: str, ext: str) -> Path:
         return self.root / kind / key[:2] / f"{key}{ext}"
 
+    def has(self, kind: str, key: str, ext: str) -> bool:
+        """True if an artifact is stored under `key` (not checked: for plans and counts)."""
+        return self.path(kind, key, ext).exists()
+
     def lookup(self, kind: str, key: str, ext: str, validate: Validator) -> Path | None:
         """The cached artifact if present and valid; a damaged one is removed."""
         path = self.path(kind, key, ext)

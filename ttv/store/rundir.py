@@ -101,9 +101,6 @@ class RunDir:
     def clip(self, name: str) -> Path:
         return self.root / "clips" / f"{name}.mp4"
 
-    def exists(self) -> bool:
-        return self.config.is_file()
-
     def publish(self, cached: Path, dest: Path, entry: dict[str, Any]) -> None:
         """Show a cached artifact under its readable name and record what made it."""
         link_or_copy(cached, dest)

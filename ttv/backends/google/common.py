@@ -12,7 +12,7 @@ import logging
 import os
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tenacity import (
@@ -23,6 +23,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from ttv.backends.base import Backend
 from ttv.config import ENV_REF, env_secret
 from ttv.errors import BackendError, ConfigError
 from ttv.pricing import bill_extra
@@ -105,9 +106,31 @@ def make_client(options: GoogleOptions, *, vertex: bool, what: str):
     return genai.Client(vertexai=False, api_key=key, http_options=http)
 
 
-def verify_model(client, model: str, options: GoogleOptions, what: str) -> None:
-    """Ask for the model's metadata (free): a rejected key or unknown model fails here."""
-    call(lambda: client.models.get(model=model), options=options, what=what)
+class GoogleBackend(Backend):
+    """What the three Google backends share: the client, its checks, volatile options."""
+
+    paid: ClassVar[bool] = True
+    vertex: ClassVar[bool] = False  # Veo runs only on Vertex AI in google-genai 3.x
+    what: ClassVar[str] = "the Google backend"
+
+    def __init__(self, options, model=None):
+        super().__init__(options, model)
+        self._client = None
+
+    def volatile_options(self) -> set[str]:
+        # Where and how the API is reached does not change what it makes.
+        return set(GoogleOptions.model_fields) - {"vertexai"}
+
+    def preflight(self) -> None:
+        self._client = make_client(self.options, vertex=self.vertex, what=self.what)
+
+    def verify(self) -> None:
+        """Ask for the model's metadata (free): a rejected key or unknown model fails."""
+        call(
+            lambda: self._client.models.get(model=self.model),
+            options=self.options,
+            what=f"{self.what} {self.model}",
+        )
 
 
 NEVER_SENT = ("ConnectError", "ConnectTimeout")  # the request never left this machine

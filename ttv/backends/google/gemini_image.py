@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from ttv.backends import register
 from ttv.backends.base import ImageModel, KeyframeRequest
-from ttv.backends.google.common import GoogleOptions, call, make_client, verify_model
+from ttv.backends.google.common import GoogleBackend, GoogleOptions, call
 from ttv.errors import BackendError
 
 log = logging.getLogger(__name__)
@@ -57,28 +57,13 @@ class GeminiImageOptions(GoogleOptions):
 
 
 @register
-class GeminiImages(ImageModel):
+class GeminiImages(GoogleBackend, ImageModel):
     """Keyframes from a Gemini image model, image-to-image."""
 
     name: ClassVar[str] = "gemini"
     Options: ClassVar[type[BaseModel]] = GeminiImageOptions
     default_model: ClassVar[str | None] = "gemini-2.5-flash-image"
-    paid: ClassVar[bool] = True
-
-    def __init__(self, options, model=None):
-        super().__init__(options, model)
-        self._client = None
-
-    def volatile_options(self) -> set[str]:
-        return set(GoogleOptions.model_fields) - {"vertexai"}
-
-    def verify(self) -> None:
-        verify_model(
-            self._client,
-            self.model,
-            self.options,
-            "the gemini image model " + str(self.model),
-        )
+    what: ClassVar[str] = "the gemini image model"
 
     def option_problems(self) -> list[tuple[str, str]]:
         sizes = IMAGE_SIZES.get(self.model or "", ())
@@ -91,11 +76,6 @@ class GeminiImages(ImageModel):
                 )
             ]
         return []
-
-    def preflight(self) -> None:
-        self._client = make_client(
-            self.options, vertex=False, what="the gemini image model"
-        )
 
     def generate(self, request: KeyframeRequest) -> Image.Image:
         from ttv.pipeline import prompts_dir

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ttv.backends import register
 from ttv.backends.base import ScriptRequest, ScriptWriter
-from ttv.backends.google.common import GoogleOptions, call, make_client
+from ttv.backends.google.common import GoogleBackend, GoogleOptions, call
 from ttv.errors import BackendError
 from ttv.pricing import bill_extra, price
 from ttv.script import Character, Script, Shot
@@ -50,25 +50,13 @@ class _Draft(BaseModel):
 
 
 @register
-class GeminiScriptWriter(ScriptWriter):
+class GeminiScriptWriter(GoogleBackend, ScriptWriter):
     """Writes the script with a Gemini text model."""
 
     name: ClassVar[str] = "gemini"
     Options: ClassVar[type[BaseModel]] = GeminiScriptOptions
     default_model: ClassVar[str | None] = "gemini-2.5-flash"
-    paid: ClassVar[bool] = True
-
-    def __init__(self, options, model=None):
-        super().__init__(options, model)
-        self._client = None
-
-    def volatile_options(self) -> set[str]:
-        return set(GoogleOptions.model_fields) - {"vertexai"}
-
-    def preflight(self) -> None:
-        self._client = make_client(
-            self.options, vertex=False, what="the gemini script writer"
-        )
+    what: ClassVar[str] = "the gemini script writer"
 
     def estimate_usd(self, request: ScriptRequest) -> float:
         """A rough upper estimate: prompt in, a few thousand tokens out."""

@@ -21,12 +21,11 @@ from ttv.backends import register
 from ttv.backends.base import Capabilities, ClipRequest, VideoModel
 from ttv.backends.google.common import (
     NEVER_SENT,
+    GoogleBackend,
     GoogleOptions,
     call,
     describe,
-    make_client,
     status_of,
-    verify_model,
 )
 from ttv.errors import BackendError, ConfigError, LastFrameRefused, RunError
 from ttv.pricing import price
@@ -73,22 +72,17 @@ class VeoOptions(GoogleOptions):
 
 
 @register
-class VeoClips(VideoModel):
+class VeoClips(GoogleBackend, VideoModel):
     """Clips from a Veo model, first and (where supported) last frame."""
 
     name: ClassVar[str] = "veo"
     Options: ClassVar[type[BaseModel]] = VeoOptions
     default_model: ClassVar[str | None] = "veo-3.1-fast-generate-001"
-    paid: ClassVar[bool] = True
-
-    def __init__(self, options, model=None):
-        super().__init__(options, model)
-        self._client = None
+    what: ClassVar[str] = "the veo video model"
+    vertex: ClassVar[bool] = True
 
     def volatile_options(self) -> set[str]:
-        return (set(GoogleOptions.model_fields) | {"poll_interval", "poll_timeout"}) - {
-            "vertexai"
-        }
+        return super().volatile_options() | {"poll_interval", "poll_timeout"}
 
     @property
     def spec(self) -> VeoModel:
@@ -106,14 +100,6 @@ class VeoClips(VideoModel):
             last_frame=spec.last_frame,
             durations=spec.durations,
             aspect_ratios=("16:9", "9:16"),
-        )
-
-    def verify(self) -> None:
-        verify_model(
-            self._client,
-            self.model,
-            self.options,
-            "the veo video model " + str(self.model),
         )
 
     def option_problems(self) -> list[tuple[str, str]]:
@@ -137,11 +123,6 @@ class VeoClips(VideoModel):
         if self.options.generate_audio and not spec.audio:
             problems.append(("generate_audio", f"{self.model} makes no audio"))
         return problems
-
-    def preflight(self) -> None:
-        self._client = make_client(
-            self.options, vertex=True, what="the veo video model"
-        )
 
     def estimate_usd(self, seconds: float) -> float:
         unit = (
